@@ -1,0 +1,116 @@
+"""The API server: application factory, lifespan and the uvicorn entry point.
+
+Where a request enters: the middleware (request id, access log, metrics), then the router
+of one capability, included in :func:`create_app`. Process-wide resources live on
+``app.state`` from the lifespan on: ``settings`` (effective, jwt_secret resolved),
+``database``, ``bus``, ``metrics``, ``health``; routers reach them through
+:mod:`pilothouse.dependencies`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+from pilothouse import __version__
+from pilothouse.bus import create_bus
+from pilothouse.errors import ErrorBody, install_error_handlers
+from pilothouse.observability.health import HealthChecker
+from pilothouse.observability.logging import configure_logging, get_logger
+from pilothouse.observability.metrics import Metrics
+from pilothouse.observability.middleware import RequestBodyLimitMiddleware, RequestContextMiddleware
+from pilothouse.observability.router import router as system_router
+from pilothouse.settings import ConfigurationError, Settings, ensure_jwt_secret
+from pilothouse.store.database import Database
+from pilothouse.store.migrate import upgrade_to_head
+
+log = get_logger(__name__)
+
+DESCRIPTION = (
+    "Safe, audited access to Kubernetes clusters for AI agents and their supervisors. "
+    "Errors share one body: see the `error`, `message`, `details.code` and `request_id` fields."
+)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = ensure_jwt_secret(app.state.settings)
+    app.state.settings = settings
+    async with AsyncExitStack() as stack:
+        database = Database(settings.database_url)
+        await database.connect()
+        stack.push_async_callback(database.dispose)
+        revision = None
+        if settings.migrate_on_start:
+            revision = await upgrade_to_head(settings.database_url, engine=database.engine)
+
+        bus = create_bus(settings)
+        stack.push_async_callback(bus.close)
+        if not await bus.ping():
+            # Fail at start rather than serve requests that cannot reach their executors.
+            raise ConfigurationError(f"the message bus is not reachable (redis_url={settings.redis_url!r})")
+
+        app.state.database = database
+        app.state.bus = bus
+        app.state.health = HealthChecker(database, bus, redis_configured=settings.redis_url is not None)
+        log.info(
+            "server_ready",
+            version=__version__,
+            database=database.dialect_name,
+            revision=revision,
+            bus="redis" if settings.redis_url else "inproc",
+        )
+        yield
+        log.info("server_stopping")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    app = FastAPI(
+        title="Pilothouse",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        # Every error is the common body, so document it once as each route's default
+        # response; this also replaces FastAPI's own 422 schema, which we never send.
+        responses={"default": {"model": ErrorBody, "description": "Error (the common error body)"}},
+    )
+    # No default_response_class: FastAPI 0.165 deprecates ORJSONResponse and serialises
+    # declared response models to JSON bytes through pydantic itself, which is faster.
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    install_error_handlers(app)
+    # Added last = outermost: the request context wraps everything, including the 413.
+    app.add_middleware(RequestBodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+
+    app.include_router(system_router)
+    # Capability routers are included here, one line each, so this function lists every
+    # place a request can enter, e.g.:
+    #   from pilothouse.sessions.router import router as sessions_router
+    #   app.include_router(sessions_router)
+    return app
+
+
+def run_server(settings: Settings) -> None:
+    """Serve the API with uvicorn until interrupted (``pilothouse serve``)."""
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        # Our logging setup stays in force; the middleware writes the access log.
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        # A failing startup (database, migrations, Redis) must stop the process.
+        lifespan="on",
+        proxy_headers=True,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,58 @@
+"""FastAPI dependencies giving routers the process-wide resources created by the lifespan.
+
+Routers declare ``database: DatabaseDep`` and hand plain objects to services; services
+never see the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pilothouse.bus.base import Bus
+from pilothouse.observability.health import HealthChecker
+from pilothouse.observability.metrics import Metrics
+from pilothouse.settings import Settings
+from pilothouse.store.database import Database
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_bus(request: Request) -> Bus:
+    bus: Bus = request.app.state.bus
+    return bus
+
+
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+def get_health(request: Request) -> HealthChecker:
+    health: HealthChecker = request.app.state.health
+    return health
+
+
+async def get_session(database: Annotated[Database, Depends(get_database)]) -> AsyncIterator[AsyncSession]:
+    """One unit of work per request: committed if the handler returns, else rolled back."""
+    async with database.session() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+BusDep = Annotated[Bus, Depends(get_bus)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+HealthDep = Annotated[HealthChecker, Depends(get_health)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]

@@ -1,0 +1,82 @@
+"""Prometheus metrics with bounded label sets.
+
+Each app owns a :class:`Metrics` (and so a registry): several apps in one process (tests,
+the demo) must not collide on metric names in the global registry. Capabilities add their
+own collectors to ``metrics.registry``.
+
+Labels never carry raw paths, ids or user input: the route label is the route *template*
+(``/debug/session/{session_id}``), methods outside the standard set collapse to ``OTHER``
+and status codes to their class (``2xx``), so the number of series stays bounded.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+UNMATCHED_ROUTE = "<unmatched>"
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+# Buckets from 5 ms (a cached read) to 60 s (a long poll or a slow command).
+_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+def method_label(method: str) -> str:
+    upper = method.upper()
+    return upper if upper in _KNOWN_METHODS else "OTHER"
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx" if 100 <= status < 600 else "unknown"
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None, *, process_collectors: bool = True) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        if process_collectors:
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+            GCCollector(registry=self.registry)
+        self.http_requests = Counter(
+            "pilothouse_http_requests_total",
+            "HTTP requests handled, by route template, method and status class.",
+            ("method", "route", "status_class"),
+            registry=self.registry,
+        )
+        self.http_request_duration = Histogram(
+            "pilothouse_http_request_duration_seconds",
+            "Time from request start to the end of the response body.",
+            ("method", "route"),
+            buckets=_DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.http_requests_in_progress = Gauge(
+            "pilothouse_http_requests_in_progress",
+            "HTTP requests currently being handled.",
+            ("method",),
+            registry=self.registry,
+        )
+        self.websocket_connections = Counter(
+            "pilothouse_websocket_connections_total",
+            "WebSocket connections opened, by route template.",
+            ("route",),
+            registry=self.registry,
+        )
+
+    def observe_request(self, method: str, route: str, status: int, duration_seconds: float) -> None:
+        method = method_label(method)
+        self.http_requests.labels(method, route, status_class(status)).inc()
+        self.http_request_duration.labels(method, route).observe(duration_seconds)
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

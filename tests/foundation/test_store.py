@@ -1,0 +1,179 @@
+"""Database engine setup and programmatic migrations, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy import String, inspect, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from pilothouse.store.database import NAMING_CONVENTION, Base, Database, create_engine
+from pilothouse.store.migrate import (
+    MIGRATIONS_DIR,
+    alembic_config,
+    current_revision,
+    head_revisions,
+    upgrade_to_head,
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    if request.param == "sqlite":
+        return sqlite_url
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+async def _tables(engine: AsyncEngine) -> set[str]:
+    def names(connection: Connection) -> set[str]:
+        return set(inspect(connection).get_table_names())
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(names)
+
+
+async def test_upgrade_a_fresh_database(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Run from an unrelated directory: no alembic.ini or relative path may be needed.
+    monkeypatch.chdir(tmp_path)
+    assert await current_revision(database_url) is None
+
+    revision = await upgrade_to_head(database_url)
+
+    assert revision == ",".join(head_revisions())
+    assert await current_revision(database_url) == revision
+    engine = create_engine(database_url)
+    try:
+        assert "alembic_version" in await _tables(engine)
+    finally:
+        await engine.dispose()
+    # Upgrading an up-to-date database is a no-op.
+    assert await upgrade_to_head(database_url) == revision
+
+
+def test_the_base_revision_is_0001() -> None:
+    # Capabilities chain their first revision from "0001"; it must stay the only root.
+    scripts = ScriptDirectory.from_config(alembic_config())
+    assert scripts.get_bases() == ["0001"]
+    assert (MIGRATIONS_DIR / "versions" / "r0001_base.py").is_file()
+    assert (MIGRATIONS_DIR / "env.py").is_file()
+    assert (MIGRATIONS_DIR / "script.py.mako").is_file()
+
+
+async def test_concurrent_upgrades_on_postgres_serialise(postgres_url: str) -> None:
+    # Replicas starting together: the advisory lock must make all of them succeed.
+    revisions = await asyncio.gather(*(upgrade_to_head(postgres_url) for _ in range(4)))
+    assert set(revisions) == {",".join(head_revisions())}
+
+
+async def test_upgrade_in_memory_sqlite_through_the_open_engine() -> None:
+    database = Database("sqlite+aiosqlite://")
+    await database.connect()
+    try:
+        revision = await upgrade_to_head("sqlite+aiosqlite://", engine=database.engine)
+        assert await current_revision("sqlite+aiosqlite://", engine=database.engine) == revision
+    finally:
+        await database.dispose()
+
+
+async def test_sqlite_pragmas_are_set_on_every_connection(sqlite_url: str) -> None:
+    database = Database(sqlite_url)
+    await database.connect()
+    try:
+        async with database.engine.connect() as connection:
+            journal = (await connection.execute(text("PRAGMA journal_mode"))).scalar_one()
+            foreign_keys = (await connection.execute(text("PRAGMA foreign_keys"))).scalar_one()
+            busy_timeout = (await connection.execute(text("PRAGMA busy_timeout"))).scalar_one()
+    finally:
+        await database.dispose()
+    assert journal == "wal"
+    assert foreign_keys == 1
+    assert busy_timeout == 5000
+    assert database.dialect_name == "sqlite"
+    # The parent directory was created for the file.
+    assert Path(database.url.database or "").is_file()
+
+
+class _Scratch(DeclarativeBase):
+    """Tables for these tests only, kept off the real Base.metadata."""
+
+    metadata = Base.metadata.__class__(naming_convention=NAMING_CONVENTION)
+
+
+class _Parent(_Scratch):
+    __tablename__ = "scratch_parent"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+
+
+async def _add_then_fail(database: Database) -> None:
+    async with database.session() as session:
+        session.add(_Parent(id=2, name="discarded"))
+        await session.flush()
+        raise RuntimeError("abort the unit of work")
+
+
+async def _add(database: Database, row: _Parent) -> None:
+    async with database.session() as session:
+        session.add(row)
+
+
+async def test_session_commits_or_rolls_back(database_url: str) -> None:
+    database = Database(database_url)
+    await database.connect()
+    try:
+        async with database.engine.begin() as connection:
+            await connection.run_sync(_Scratch.metadata.create_all)
+
+        async with database.session() as session:
+            session.add(_Parent(id=1, name="kept"))
+
+        with pytest.raises(RuntimeError, match="abort"):
+            await _add_then_fail(database)
+
+        async with database.session() as session:
+            names = (await session.execute(text("SELECT name FROM scratch_parent"))).scalars().all()
+            # expire_on_commit=False: the object stays readable after its session closed.
+            kept = await session.get(_Parent, 1)
+        assert names == ["kept"]
+        assert kept is not None
+        assert kept.name == "kept"
+
+        with pytest.raises(IntegrityError):
+            await _add(database, _Parent(id=3, name="kept"))
+        # The naming convention named the constraint, so a migration can drop it by name.
+        async with database.engine.connect() as connection:
+            constraints = await connection.run_sync(
+                lambda sync: inspect(sync).get_unique_constraints("scratch_parent")
+            )
+        assert [constraint["name"] for constraint in constraints] == ["uq_scratch_parent_name"]
+    finally:
+        await database.dispose()
+
+
+async def test_ping_and_dialect(database_url: str) -> None:
+    database = Database(database_url)
+    assert not await database.ping()
+    await database.connect()
+    try:
+        assert await database.ping()
+        assert database.dialect_name in {"sqlite", "postgresql"}
+    finally:
+        await database.dispose()
+    assert not await database.ping()
+
+
+async def test_connect_fails_fast_on_an_unreachable_database() -> None:
+    database = Database("postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    with pytest.raises(ConnectionRefusedError):
+        await database.connect()
+    with pytest.raises(RuntimeError, match="connect"):
+        _ = database.engine
