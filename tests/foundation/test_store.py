@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from pilothouse.store import migrate
 from pilothouse.store.database import NAMING_CONVENTION, Base, Database, create_engine
 from pilothouse.store.migrate import (
     MIGRATIONS_DIR,
     alembic_config,
     current_revision,
     head_revisions,
+    make_revision,
     upgrade_to_head,
 )
 
@@ -177,3 +180,22 @@ async def test_connect_fails_fast_on_an_unreachable_database() -> None:
         await database.connect()
     with pytest.raises(RuntimeError, match="connect"):
         _ = database.engine
+
+
+async def test_make_revision_chains_from_the_head(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_url: str
+) -> None:
+    # Work on a copy of the scripts: the package's own versions/ must stay untouched.
+    scripts = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", scripts)
+    await upgrade_to_head(sqlite_url)
+
+    path = await asyncio.to_thread(make_revision, "add widgets", sqlite_url, autogenerate=False)
+
+    assert path == scripts / "versions" / "r0002_add_widgets.py"
+    # The template renders valid Python with the right identifiers.
+    namespace: dict[str, object] = {}
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)  # noqa: S102
+    assert (namespace["revision"], namespace["down_revision"]) == ("0002", "0001")
+    assert await upgrade_to_head(sqlite_url) == "0002"

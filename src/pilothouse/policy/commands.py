@@ -192,6 +192,7 @@ RULES: dict[tuple[str, str | None], CommandRule] = {
             NO_HEADERS,
             SELECTOR,
             SORT_BY,
+            bool_flag("show-swap"),
             bool_flag("sum"),
             bool_flag("use-protocol-buffers"),
         ),
@@ -201,7 +202,14 @@ RULES: dict[tuple[str, str | None], CommandRule] = {
     ("top", "node"): CommandRule(
         READ_ONLY,
         Operands.NAMES,
-        (NO_HEADERS, SELECTOR, bool_flag("show-capacity"), SORT_BY, bool_flag("use-protocol-buffers")),
+        (
+            NO_HEADERS,
+            SELECTOR,
+            bool_flag("show-capacity"),
+            bool_flag("show-swap"),
+            SORT_BY,
+            bool_flag("use-protocol-buffers"),
+        ),
         resource="nodes",
         max_names=1,
     ),
@@ -213,7 +221,7 @@ RULES: dict[tuple[str, str | None], CommandRule] = {
     ("explain", None): CommandRule(
         READ_ONLY,
         Operands.EXPLAIN,
-        (value_flag("api-version"), OUTPUT, bool_flag("recursive")),
+        (value_flag("api-version"), value_flag("max-depth"), OUTPUT, bool_flag("recursive", "R")),
         reads_objects=False,
     ),
     ("api-resources", None): CommandRule(

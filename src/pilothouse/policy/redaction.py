@@ -15,6 +15,9 @@
 * ``Authorization:`` header values, ``Bearer <token>`` anywhere, and JWTs anywhere.
 
 Everything else is left byte-for-byte as it was: pod tables, events, ordinary logs, ConfigMaps.
+The one exception fails closed: an object cut off after its ``data`` but before its ``kind``
+(kubectl prints keys in that order) may be a Secret, so its values are redacted whatever it is.
+Redact complete output before truncating it where possible.
 
 Every pattern is linear: possessive quantifiers, bounded repetitions, and look-behinds that stop
 a match from restarting inside a run of the same characters. Private key blocks are found with
@@ -33,7 +36,7 @@ REDACTED = "<redacted>"
 
 # Keys as they appear in YAML (kind: Secret) and in kubectl's indented JSON ("kind": "Secret",).
 _VALUE_MAP_LINE = re.compile(r"""^[ \t]*+(?:-[ \t]++)?["']?(?:data|stringData)["']?[ \t]*+:""", re.MULTILINE)
-_KIND_KEY = re.compile(r"""["']?kind["']?[ \t]*+:[ \t]*+["']?([A-Za-z0-9]*+)["']?[ \t]*+,?""")
+_KIND_KEY = re.compile(r"""["']?kind["']?[ \t]*+:[ \t]*+["']?([A-Za-z0-9]*+)["']?[ \t]*+,?(?:[ \t]*+#.*)?""")
 _API_VERSION_KEY = re.compile(r"""["']?apiVersion["']?[ \t]*+:""")
 _VALUE_MAP_KEY = re.compile(r"""["']?(?:data|stringData)["']?[ \t]*+:(?:[ \t]|$)""")
 # Inline values after `data:` that open or close a block rather than hold values.

@@ -12,7 +12,8 @@ import asyncio
 import base64
 import contextlib
 import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from pilothouse.sim import status
+from pilothouse.sim import openapi, status
 from pilothouse.sim.conversion import from_view, to_view
 from pilothouse.sim.exec_stream import EXEC_SUBPROTOCOLS, run_exec_session
 from pilothouse.sim.objects import DeleteOptions
@@ -37,6 +38,8 @@ from pilothouse.sim.store import DELETED, JsonObject, StoreEvent
 
 if TYPE_CHECKING:
     from pilothouse.sim.cluster import SimCluster
+
+log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # the real API server's limit for a request body
 BOOKMARK_INTERVAL_SECONDS = 5.0
@@ -109,13 +112,18 @@ class ApiServer:
             Route("/livez", self.health),
             Route("/api", self.core_versions),
             Route("/apis", self.group_list),
+            Route("/openapi/v3", self.openapi_root),
+            Route("/openapi/v3/{path:path}", self.openapi_group_version),
             WebSocketRoute("/api/v1/namespaces/{namespace}/pods/{name}/exec", self.exec_pod),
             Route("/{path:path}", self.dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         ]
-        app: ASGIApp = Starlette(routes=routes)
+        app: ASGIApp = Starlette(
+            routes=routes,
+            exception_handlers={StatusError: _status_error_response, Exception: _internal_error_response},
+        )
         if token:
             app = BearerTokenAuth(app, token)
-        return _StatusErrors(app)
+        return app
 
     async def version(self, request: Request) -> Response:
         return json_response(KUBERNETES_VERSION)
@@ -130,6 +138,21 @@ class ApiServer:
         # Aggregated discovery is declined by answering with the plain document as
         # application/json; kubectl then falls back to per-group discovery.
         return json_response(self.registry.api_group_list_document())
+
+    async def openapi_root(self, request: Request) -> Response:
+        return json_response(openapi.root_document(self.registry))
+
+    async def openapi_group_version(self, request: Request) -> Response:
+        segments = request.path_params["path"].strip("/").split("/")
+        if segments[:1] == ["api"] and len(segments) == 2:
+            group, version = "", segments[1]
+        elif segments[:1] == ["apis"] and len(segments) == 3:
+            group, version = segments[1], segments[2]
+        else:
+            raise status.StatusError(404, "NotFound", "the server could not find the requested resource")
+        if not self.registry.in_group_version(group, version):
+            raise status.StatusError(404, "NotFound", "the server could not find the requested resource")
+        return json_response(openapi.group_version_document(self.registry, group, version))
 
     async def dispatch(self, request: Request) -> Response:
         segments = [s for s in request.path_params["path"].split("/") if s]
@@ -188,7 +211,7 @@ class ApiServer:
             return self._metrics(request, path)
         if method == "GET":
             if path.name is None or watch_prefix:
-                if watch_prefix or query.get("watch") in ("true", "1"):
+                if watch_prefix or _flag(query, "watch"):
                     return self.watch(request, path)
                 return self.list(request, path)
             obj = self.objects.get(resource, path.namespace or "", path.name)
@@ -370,9 +393,14 @@ class ApiServer:
         if path.name is not None:
             fields = FieldSelector.parse(f"metadata.name={path.name}")
         since = _watch_start(query.get("resourceVersion"))
-        watcher = self.store.watch(resource.storage_key, path.namespace, since)
+        try:
+            watcher = self.store.watch(resource.storage_key, path.namespace, since)
+        except StatusError as err:
+            # A real API server answers 200 and sends the 410 as the stream's only event.
+            body = orjson.dumps({"type": "ERROR", "object": err.to_status()}) + b"\n"
+            return Response(body, media_type="application/json")
         table = _wants_table(request)
-        bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
+        bookmarks = _flag(query, "allowWatchBookmarks")
         timeout = _int_param(query, "timeoutSeconds")
         store = self.store
 
@@ -457,14 +485,14 @@ class ApiServer:
         request_options = self.cluster.kubelet.log_request(
             pod,
             container=query.get("container"),
-            previous=query.get("previous") in ("true", "1"),
+            previous=_flag(query, "previous"),
             tail_lines=_int_param(query, "tailLines"),
             since_seconds=_int_param(query, "sinceSeconds"),
             since_time=query.get("sinceTime"),
-            timestamps=query.get("timestamps") in ("true", "1"),
+            timestamps=_flag(query, "timestamps"),
             limit_bytes=_int_param(query, "limitBytes"),
         )
-        if query.get("follow") in ("true", "1"):
+        if _flag(query, "follow"):
             return StreamingResponse(request_options.follow(), media_type="text/plain")
         return Response(request_options.read(), media_type="text/plain")
 
@@ -502,7 +530,7 @@ class ApiServer:
             if not command:
                 raise status.bad_request("you must specify at least 1 command")
             start = self.cluster.kubelet.exec_starter(
-                pod, query.get("container"), command, tty=query.get("tty") in ("true", "1")
+                pod, query.get("container"), command, tty=_flag(query, "tty")
             )
         except StatusError as err:
             await websocket.accept(subprotocol=chosen)
@@ -514,10 +542,10 @@ class ApiServer:
             _StarletteExecSocket(websocket),
             chosen,
             start,
-            stdin=query.get("stdin") in ("true", "1"),
-            stdout=query.get("stdout", "true") in ("true", "1"),
-            stderr=query.get("stderr") in ("true", "1"),
-            tty=query.get("tty") in ("true", "1"),
+            stdin=_flag(query, "stdin"),
+            stdout=_flag(query, "stdout", default=True),
+            stderr=_flag(query, "stderr"),
+            tty=_flag(query, "tty"),
         )
 
 
@@ -545,38 +573,15 @@ class _StarletteExecSocket:
             await self.websocket.close(code, reason)
 
 
-class _StatusErrors:
-    """Render StatusError (and unexpected failures) as Kubernetes Status bodies."""
+async def _status_error_response(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StatusError)
+    return json_response(exc.to_status(), exc.code)
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: MutableMapping[str, Any]) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except StatusError as err:
-            if not started:
-                await json_response(err.to_status(), err.code)(scope, receive, send)
-        except Exception:
-            import logging
-
-            logging.getLogger(__name__).exception("sim API request failed")
-            if not started:
-                error = StatusError(
-                    500, "InternalError", "an internal error occurred in the simulated API server"
-                )
-                await json_response(error.to_status(), 500)(scope, receive, send)
+async def _internal_error_response(request: Request, exc: Exception) -> Response:
+    log.exception("sim API request failed", exc_info=exc)
+    error = StatusError(500, "InternalError", "an internal error occurred in the simulated API server")
+    return json_response(error.to_status(), 500)
 
 
 # Helpers -------------------------------------------------------------------------------------
@@ -584,6 +589,14 @@ class _StatusErrors:
 
 def _wants_table(request: Request) -> bool:
     return "as=Table" in request.headers.get("accept", "")
+
+
+_TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})  # Go's strconv.ParseBool spellings
+
+
+def _flag(query: Any, name: str, *, default: bool = False) -> bool:
+    value = query.get(name)
+    return default if value is None else value in _TRUE
 
 
 def _check_size(raw: bytes) -> None:
@@ -675,7 +688,7 @@ def _delete_options(query: Any, body: Any) -> DeleteOptions:
     if query.get("gracePeriodSeconds") not in (None, ""):
         grace = _int_param(query, "gracePeriodSeconds")
     policy = body.get("propagationPolicy") or query.get("propagationPolicy")
-    if body.get("orphanDependents") is True or query.get("orphanDependents") == "true":
+    if body.get("orphanDependents") is True or _flag(query, "orphanDependents"):
         policy = "Orphan"
     if policy not in (None, "Orphan", "Background", "Foreground"):
         raise status.bad_request(f"invalid propagationPolicy: {policy}")

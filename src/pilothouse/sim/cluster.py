@@ -66,6 +66,7 @@ class SimCluster:
             from pilothouse.sim.kubelet import Kubelet
 
             self.kubelet = Kubelet(self.context, data_dir)
+            self.context.pod_usage_source = self.kubelet.metrics
             self.add_controller(self.kubelet)
         factories = default_controllers() if controllers is None else controllers
         for factory in factories:

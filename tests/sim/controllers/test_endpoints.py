@@ -177,3 +177,16 @@ def test_find_port_resolves_numbers_and_names_by_protocol() -> None:
     assert find_port(target, {"port": 80, "targetPort": "http", "protocol": "TCP"}) == 8080
     assert find_port(target, {"port": 80, "targetPort": "http", "protocol": "UDP"}) is None
     assert find_port(target, {"port": 80, "targetPort": "metrics"}) is None
+
+
+def test_unnamed_ports_have_no_name_in_endpoints_and_an_empty_one_in_slices() -> None:
+    cluster = make_cluster(EndpointsController, EndpointSliceController)
+    unnamed = clone(SERVICE)
+    unnamed["spec"]["ports"] = [{"port": 80, "targetPort": 8080}]
+    cluster.apply(unnamed, pod("ready"))
+    run_pod(cluster, "default", "ready", ip="10.244.1.5")
+
+    assert get(cluster, "Endpoints", "default", "web")["subsets"][0]["ports"] == [
+        {"port": 8080, "protocol": "TCP"}
+    ]
+    assert slices(cluster)[0]["ports"] == [{"name": "", "port": 8080, "protocol": "TCP"}]

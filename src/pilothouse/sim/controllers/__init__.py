@@ -1,12 +1,39 @@
-"""The cluster's controllers, in the order they are registered."""
+"""The cluster's controllers, in the order they are registered.
+
+Order matters twice: admission checks run in registration order (the default StorageClass is
+set on a claim before quota counts it), and controllers registered earlier react first to the
+same change, which keeps a scenario's history deterministic.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pilothouse.sim.controllers.autoscaler import HorizontalPodAutoscalerController
+from pilothouse.sim.controllers.disruption import DisruptionController
+from pilothouse.sim.controllers.endpoints import EndpointsController, EndpointSliceController
+from pilothouse.sim.controllers.garbage import GarbageCollector
+from pilothouse.sim.controllers.namespaces import NamespaceController
+from pilothouse.sim.controllers.nodes import NodeLifecycleController
+from pilothouse.sim.controllers.quota import ResourceQuotaController
 from pilothouse.sim.controllers.scheduler import Scheduler
+from pilothouse.sim.controllers.serviceaccounts import ServiceAccountsController
+from pilothouse.sim.controllers.volumes import DynamicProvisioner, PersistentVolumeController
 
 if TYPE_CHECKING:
     from pilothouse.sim.cluster import ControllerFactory
 
-DEFAULT_CONTROLLERS: list[ControllerFactory] = [Scheduler]
+DEFAULT_CONTROLLERS: list[ControllerFactory] = [
+    ServiceAccountsController,
+    PersistentVolumeController,
+    DynamicProvisioner,
+    ResourceQuotaController,
+    Scheduler,
+    GarbageCollector,
+    NamespaceController,
+    EndpointsController,
+    EndpointSliceController,
+    DisruptionController,
+    HorizontalPodAutoscalerController,
+    NodeLifecycleController,
+]

@@ -50,6 +50,12 @@ def controller_owner_keys(kind: str) -> KeyMapper:
     return mapper
 
 
+class PodUsageSource(Protocol):
+    """Live CPU (cores) and memory (bytes) of a pod's running containers; None without metrics."""
+
+    def pod_usage(self, pod: JsonObject) -> dict[str, float] | None: ...
+
+
 class Controller(Protocol):
     name: str
 
@@ -88,6 +94,8 @@ class ControllerContext:
     events: EventRecorder
     rng: random.Random
     owners: OwnerIndex
+    # The kubelet's metrics, for the autoscaler; set once the kubelet exists.
+    pod_usage_source: PodUsageSource | None = None
 
     def resource(self, group: str, kind: str) -> ResourceType:
         resource = self.registry.by_kind(group, kind)

@@ -191,8 +191,6 @@ class EndpointsController:
                     subset[field] = sorted(group[field], key=lambda a: (a["ip"], a["targetRef"]["uid"]))
             if group["ports"]:
                 subset["ports"] = [_core_port(port) for port in group["ports"]]
-                    {k: v for k, v in p.items() if v != "" or k != "name"} for p in group["ports"]
-                ]
             subsets.append(subset)
         return subsets
 

@@ -128,21 +128,20 @@ def _validate_job_selector(spec: JsonObject) -> Errors:
 def validate_job(obj: JsonObject, old: JsonObject | None) -> Errors:
     spec = as_map(obj.get("spec"))
     errs = _validate_job_spec_body(spec, "spec")
-    errs += (
-        _validate_job_selector(spec)
-        if old is None
-        else _validate_job_selector({**spec, "manualSelector": True})
-    )
+    if old is None:
+        errs += _validate_job_selector(spec)
+    elif spec.get("selector") is not None or as_map(old.get("spec")).get("selector") is not None:
+        # By now the selector was generated (or given), so it is checked like a manual one. A Job
+        # stored without one was created where nothing generated it: there is nothing to check.
+        errs += _validate_job_selector({**spec, "manualSelector": True})
     completions = as_int(spec.get("completions"))
-    if as_text(spec.get("completionMode")) == "Indexed" and completions is not None and completions > 0:
+    indexed = as_text(spec.get("completionMode")) == "Indexed"
+    if old is None and indexed and completions is not None and completions > 0:
         name = as_text(as_map(obj.get("metadata")).get("name"))
         hostname = f"{name}-{completions - 1}"
         if is_dns1123_label(hostname):
-            errs.append(
-                invalid(
-                    "metadata.name", name, f"will not able to create pod with invalid DNS label: {hostname}"
-                )
-            )
+            detail = f"will not able to create pod with invalid DNS label: {hostname}"
+            errs.append(invalid("metadata.name", name, detail))
     return errs
 
 

@@ -40,10 +40,12 @@ _UPDATABLE_POD_FIELDS: Final = (
 
 
 def _image_pull_policy(image: str) -> str:
+    """The default pull policy: Always for an untagged or :latest image, unless pinned by digest."""
     last = image.rsplit("/", 1)[-1]
     if "@" in last:
         return "IfNotPresent"
-    return "Always" if (last.split(":", 1)[1] if ":" in last else "latest") == "latest" else "IfNotPresent"
+    tag = last.split(":", 1)[1] if ":" in last else "latest"
+    return "Always" if tag == "latest" else "IfNotPresent"
 
 
 def _defaulted_container(container: JsonObject) -> JsonObject:
