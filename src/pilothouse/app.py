@@ -16,13 +16,20 @@ import uvicorn
 from fastapi import FastAPI
 
 from pilothouse import __version__
+from pilothouse.audit.router import router as audit_router
+from pilothouse.auth.router import router as auth_router
 from pilothouse.bus import create_bus
+from pilothouse.clusters.router import router as clusters_router
+from pilothouse.commands.router import router as commands_router
 from pilothouse.errors import ErrorBody, install_error_handlers
 from pilothouse.observability.health import HealthChecker
 from pilothouse.observability.logging import configure_logging, get_logger
 from pilothouse.observability.metrics import Metrics
 from pilothouse.observability.middleware import RequestBodyLimitMiddleware, RequestContextMiddleware
 from pilothouse.observability.router import router as system_router
+from pilothouse.ratelimit.middleware import RateLimitHeadersMiddleware
+from pilothouse.ratelimit.router import router as ratelimit_router
+from pilothouse.sessions.router import router as sessions_router
 from pilothouse.settings import ConfigurationError, Settings, ensure_jwt_secret
 from pilothouse.store.database import Database
 from pilothouse.store.migrate import upgrade_to_head
@@ -91,9 +98,16 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.include_router(system_router)
     # Capability routers are included here, one line each, so this function lists every
-    # place a request can enter, e.g.:
-    #   from pilothouse.sessions.router import router as sessions_router
-    #   app.include_router(sessions_router)
+    # place a request can enter. Router lifespans run in this order after the app's own, and
+    # each creates its capability's service on app.state (later ones use earlier ones).
+    app.include_router(ratelimit_router)
+    app.include_router(auth_router)
+    app.include_router(clusters_router)
+    app.include_router(sessions_router)
+    app.include_router(commands_router)
+    app.include_router(audit_router)
+    # Inside the request context: sets X-RateLimit-* from the limits the handlers counted.
+    app.add_middleware(RateLimitHeadersMiddleware)
     return app
 
 

@@ -126,6 +126,24 @@ class Settings(BaseSettings):
 
     max_request_body_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
 
+    # --- Debug API (auth, clusters, sessions, commands) -------------------------------------
+    # An admin API key (ph_<key id>_<secret>) created at start if its key id does not exist
+    # yet, so a fresh deployment can be administered over HTTP. See docs/security.md.
+    bootstrap_admin_key: SecretStr | None = None
+    # How long a verified API key or executor token is trusted without reading the database;
+    # a revocation in another process takes effect within this time.
+    auth_cache_seconds: float = Field(default=30.0, ge=0)
+    # An executor counts as connected while its last request is at most this old.
+    executor_stale_seconds: float = Field(default=45.0, gt=0)
+    # How long past a command's timeout the server waits for its result (delivery, network)
+    # before answering 408.
+    command_result_grace_seconds: float = Field(default=5.0, ge=0)
+    # A command whose leases keep expiring (its executors die) is given up after this many
+    # deliveries.
+    command_max_deliveries: int = Field(default=3, ge=1)
+    # Command output is redacted, then cut to this many bytes and marked truncated.
+    max_output_bytes: int = Field(default=1024 * 1024, ge=1024)
+
     @model_validator(mode="after")
     def _check_ranges(self) -> Settings:
         if not self.command_timeout_default_seconds <= self.command_timeout_max_seconds:

@@ -254,6 +254,15 @@ def _processes_with_argument(argument: str) -> list[int]:
     return found
 
 
+async def _remaining_processes_with_argument(argument: str) -> list[int]:
+    """Processes still alive a while after a kill: the pid namespace dies asynchronously."""
+    for _ in range(50):
+        if not (remaining := _processes_with_argument(argument)):
+            break
+        await asyncio.sleep(0.02)
+    return remaining
+
+
 @requires_bwrap
 async def test_kill_takes_down_everything_in_the_sandbox(sandbox: ContainerSandbox) -> None:
     marker = "987.654"
@@ -266,11 +275,7 @@ async def test_kill_takes_down_everything_in_the_sandbox(sandbox: ContainerSandb
     process.kill()
 
     assert await process.wait() == 137
-    for _ in range(50):  # the pid namespace is torn down asynchronously
-        if not _processes_with_argument(marker):
-            break
-        await asyncio.sleep(0.02)
-    assert _processes_with_argument(marker) == []
+    assert await _remaining_processes_with_argument(marker) == []
 
 
 @requires_bwrap
@@ -282,7 +287,7 @@ async def test_kill_right_after_start_leaves_nothing_behind(sandbox: ContainerSa
         process = await start_process(sandbox, ["sleep", marker], tty=False, limits=SandboxLimits())
         process.kill()
         assert await asyncio.wait_for(process.wait(), timeout=5) == 137
-    assert _processes_with_argument(marker) == []
+    assert await _remaining_processes_with_argument(marker) == []
 
 
 @requires_bwrap

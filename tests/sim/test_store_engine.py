@@ -91,7 +91,8 @@ def test_listeners_see_previous_object_on_update() -> None:
     created = store.create(PODS, pod("a"))
     store.update(PODS, {**created, "spec": {}})
     assert seen[0] == (ADDED, None)
-    assert seen[1][0] == MODIFIED and seen[1][1] == created
+    assert seen[1][0] == MODIFIED
+    assert seen[1][1] == created
 
 
 def test_engine_fires_timers_in_due_order_at_their_own_time() -> None:

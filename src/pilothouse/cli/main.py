@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from pilothouse.cli import audit, clusters, keys, serve
+from pilothouse.cli.executor import executor_command
 from pilothouse.cli.sim import sim_command
 
 app = typer.Typer(
@@ -13,6 +15,11 @@ app = typer.Typer(
     "supervise them.",
 )
 app.command("sim", help="Run the simulated Kubernetes cluster.")(sim_command)
+app.command("serve", help="Run the API server.")(serve.serve_command)
+app.add_typer(keys.keys_app, name="keys")
+app.add_typer(clusters.clusters_app, name="clusters")
+app.command("audit", help="Query the audit trail.")(audit.audit_command)
+app.command("executor", help="Run the in-cluster agent that serves a cluster to a server.")(executor_command)
 
 
 @app.command("version", help="Print the Pilothouse version.")
@@ -24,3 +31,7 @@ def version() -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # the real API server's limit for a request body
 BOOKMARK_INTERVAL_SECONDS = 5.0
+WATCH_BATCH_EVENTS = 1000
 KUBERNETES_VERSION = {
     "major": "1",
     "minor": "37",
@@ -401,6 +402,7 @@ class ApiServer:
             return Response(body, media_type="application/json")
         table = _wants_table(request)
         bookmarks = _flag(query, "allowWatchBookmarks")
+        send_initial = _flag(query, "sendInitialEvents") and since is None
         timeout = _int_param(query, "timeoutSeconds")
         store = self.store
 
@@ -420,6 +422,12 @@ class ApiServer:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout if timeout else None
             last_version = since or store.resource_version
+            # WatchList (sendInitialEvents=true): replay the current state, then a bookmark
+            # marking its end, which client-go's reflectors wait for before they report synced.
+            initial_left = watcher.backlog_size if send_initial else -1
+            snapshot_version = str(store.resource_version)
+            if initial_left == 0:
+                yield _bookmark(resource, snapshot_version, initial_events_end=True)
             try:
                 while True:
                     wait = BOOKMARK_INTERVAL_SECONDS
@@ -428,28 +436,34 @@ class ApiServer:
                         if wait <= 0:
                             return
                     try:
-                        event = await asyncio.wait_for(watcher.queue.get(), wait)
+                        first = await asyncio.wait_for(watcher.queue.get(), wait)
                     except TimeoutError:
                         if bookmarks:
                             yield _bookmark(resource, str(max(last_version, 0)))
                         continue
-                    if event is None:
-                        if watcher.overflowed:
-                            # The real API server ends a watch whose client cannot keep up.
-                            yield (
-                                orjson.dumps(
-                                    {
-                                        "type": "ERROR",
-                                        "object": status.gone("watch closed: client too slow").to_status(),
-                                    }
-                                )
-                                + b"\n"
-                            )
-                        return
-                    last_version = event.resource_version
-                    event_type, obj = _translate(event, matches)
-                    if event_type:
-                        yield encode(event_type, obj)
+                    # Send whatever else is already queued in the same chunk: one write per
+                    # burst instead of one per event keeps a busy watch cheap.
+                    batch = [first, *_drain(watcher.queue, WATCH_BATCH_EVENTS)]
+                    chunk: list[bytes] = []
+                    for event in batch:
+                        if event is None:
+                            if chunk:
+                                yield b"".join(chunk)
+                            if watcher.overflowed:
+                                # The real API server ends a watch whose client cannot keep up.
+                                gone = status.gone("watch closed: client too slow").to_status()
+                                yield orjson.dumps({"type": "ERROR", "object": gone}) + b"\n"
+                            return
+                        last_version = max(last_version, event.resource_version)
+                        event_type, obj = _translate(event, matches)
+                        if event_type:
+                            chunk.append(encode(event_type, obj))
+                        if initial_left > 0:
+                            initial_left -= 1
+                            if initial_left == 0:
+                                chunk.append(_bookmark(resource, snapshot_version, initial_events_end=True))
+                    if chunk:
+                        yield b"".join(chunk)
             finally:
                 store.stop_watch(resource.storage_key, watcher)
 
@@ -641,20 +655,28 @@ def _translate(
     return None, event.object
 
 
-def _bookmark(resource: ResourceType, version: str) -> bytes:
-    return (
-        orjson.dumps(
-            {
-                "type": "BOOKMARK",
-                "object": {
-                    "kind": resource.kind,
-                    "apiVersion": resource.api_version,
-                    "metadata": {"resourceVersion": version},
-                },
-            }
-        )
-        + b"\n"
-    )
+def _drain(queue: asyncio.Queue[StoreEvent | None], limit: int) -> list[StoreEvent | None]:
+    items: list[StoreEvent | None] = []
+    while len(items) < limit:
+        try:
+            item = queue.get_nowait()
+        except asyncio.QueueEmpty:
+            break
+        items.append(item)
+        if item is None:
+            break
+    return items
+
+
+def _bookmark(resource: ResourceType, version: str, *, initial_events_end: bool = False) -> bytes:
+    metadata: dict[str, Any] = {"resourceVersion": version}
+    if initial_events_end:
+        metadata["annotations"] = {"k8s.io/initial-events-end": "true"}
+    event = {
+        "type": "BOOKMARK",
+        "object": {"kind": resource.kind, "apiVersion": resource.api_version, "metadata": metadata},
+    }
+    return orjson.dumps(event) + b"\n"
 
 
 def _paginate(request: Request, items: list[JsonObject], list_meta: dict[str, Any]) -> list[JsonObject]:

@@ -140,14 +140,35 @@ def _daemonset(obj: JsonObject) -> None:
 
 def _job(obj: JsonObject) -> None:
     spec = obj.setdefault("spec", {})
+    _job_selector(obj)
     spec.setdefault("parallelism", 1)
     spec.setdefault("backoffLimit", 6)
     spec.setdefault("completionMode", "NonIndexed")
     spec.setdefault("suspend", False)
     if "completions" not in spec:
         spec["completions"] = 1
-    spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+    spec.setdefault(
+        "podReplacementPolicy", "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed"
+    )
     _default_template(obj)
+
+
+def _job_selector(obj: JsonObject) -> None:
+    """The selector and labels the API server generates for a Job without manualSelector."""
+    meta, spec = obj.get("metadata") or {}, obj["spec"]
+    uid, name = meta.get("uid"), meta.get("name")
+    if not uid or spec.get("manualSelector"):
+        return  # a CronJob's jobTemplate has no uid yet: its Jobs get theirs when created
+    spec.setdefault("selector", {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}})
+    template_meta = spec.setdefault("template", {}).setdefault("metadata", {})
+    labels = template_meta.setdefault("labels", {})
+    for key, value in (
+        ("batch.kubernetes.io/controller-uid", uid),
+        ("controller-uid", uid),
+        ("batch.kubernetes.io/job-name", name),
+        ("job-name", name),
+    ):
+        labels.setdefault(key, value)
 
 
 def _cronjob(obj: JsonObject) -> None:

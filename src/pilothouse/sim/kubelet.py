@@ -9,6 +9,7 @@ costs nothing until something changes.
 from __future__ import annotations
 
 import math
+import re
 import tempfile
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -1217,7 +1218,11 @@ def _waiting_phrase(reason: str) -> str:
 
 
 def _field_path(pod: JsonObject, path: str) -> Any:
+    """Resolve a downward-API fieldPath: `status.podIP` or `metadata.annotations['a.b/c']`."""
+    match = re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path)
+    if match:
+        return (pod["metadata"].get(match[1]) or {}).get(match[2], "")
     value: Any = pod
-    for part in path.replace("']", "").replace("['", ".").split("."):
+    for part in path.split("."):
         value = value.get(part, "") if isinstance(value, dict) else ""
     return value

@@ -200,6 +200,8 @@ class ObjectService:
         if expected and expected != current["metadata"]["resourceVersion"]:
             raise status.conflict(resource.group, resource.plural, name)
         merged = self._merge_update(resource, current, obj, subresource)
+        # The real API server defaults on every write, so a replaced template compares equal.
+        apply_defaults(resource.group, resource.kind, merged)
         try:
             validate_update(resource.kind, resource.group, merged, current, namespaced=resource.namespaced)
         except InvalidObject as err:

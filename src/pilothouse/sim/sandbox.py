@@ -47,10 +47,10 @@ import struct
 import subprocess
 import tempfile
 import termios
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, Protocol
 
 # Top-level directories backed by the container's private, persistent root_dir.
 PRIVATE_DIRECTORIES: Final = ("data", "home", "mnt", "opt", "root", "srv", "tmp", "var")
@@ -95,6 +95,7 @@ _HOSTS_FILE: Final = (
 )
 _INITIAL_TERMINAL_SIZE: Final = (80, 24)
 _READ_CHUNK_BYTES: Final = 32 * 1024
+_STREAM_BUFFER_BYTES: Final = 64 * 1024  # asyncio's default: reading pauses beyond twice this
 _PROBE_TIMEOUT_SECONDS: Final = 10.0
 _MAX_HOSTNAME_LENGTH: Final = 64  # HOST_NAME_MAX; sethostname() refuses longer names
 
@@ -247,21 +248,17 @@ class SandboxProcess:
 
     Without a tty, stdout and stderr are separate pipes. With a tty, the command's
     stdin, stdout and stderr are one pseudo-terminal: everything arrives through
-    read_stdout() and read_stderr() returns b"" at once.
+    read_stdout() and read_stderr() returns b"" at once. Read the output to its end
+    before wait(): what is still unread then is discarded.
     """
 
     def __init__(
         self, running: _RunningSandbox, argv: Sequence[str], limits: SandboxLimits, streams: _Streams
     ) -> None:
         self._running = running
-        self._process = running.process
         self._argv = tuple(argv)
         self._limits = limits
-        self._stdin = streams.stdin
-        self._stdin_closed = False
-        self._stdout = streams.stdout
-        self._stderr = streams.stderr
-        self._terminal = streams.terminal  # our own copy of the pty master, for resizing
+        self._streams = streams
         self._output_bytes = 0
         self._termination_reason: str | None = None
         self._watchdog = asyncio.create_task(self._enforce_wall_clock_limit())
@@ -272,12 +269,12 @@ class SandboxProcess:
 
     @property
     def tty(self) -> bool:
-        return self._terminal is not None
+        return self._streams.terminal is not None
 
     @property
     def pid(self) -> int:
         """The host pid of the bwrap process that owns the sandbox."""
-        return self._process.pid
+        return self._running.process.pid
 
     @property
     def termination_reason(self) -> str | None:
@@ -286,49 +283,32 @@ class SandboxProcess:
 
     async def write_stdin(self, data: bytes) -> None:
         """Raises ConnectionError once the command no longer reads its stdin."""
-        if self._stdin_closed:
-            raise BrokenPipeError("stdin is closed")
-        self._stdin.write(data)
-        await self._stdin.drain()
+        await self._streams.stdin.write(data)
 
     async def close_stdin(self) -> None:
-        """End of input. On a terminal, which cannot be half-closed, this types ^D."""
-        if self._stdin_closed:
-            return
-        if self.tty:
-            with contextlib.suppress(ConnectionError):
-                await self.write_stdin(b"\x04")
-            self._stdin_closed = True
-            return
-        self._stdin_closed = True
-        self._stdin.close()
-        with contextlib.suppress(ConnectionError):
-            await self._stdin.wait_closed()
+        """End of input. A terminal cannot be half-closed: there this types ^D instead."""
+        await self._streams.stdin.close()
 
     async def read_stdout(self) -> bytes:
         """The next chunk of output, b"" at the end."""
-        return await self._read_output(self._stdout)
+        return await self._read_output(self._streams.stdout)
 
     async def read_stderr(self) -> bytes:
-        return await self._read_output(self._stderr)
+        return await self._read_output(self._streams.stderr)
 
     def resize(self, cols: int, rows: int) -> None:
-        """Set the terminal size; the kernel sends SIGWINCH to the foreground job."""
-        if self._terminal is None:
-            return
-        _set_terminal_size(self._terminal, cols, rows)
+        """Set the terminal size (no-op without one); the foreground job gets SIGWINCH."""
+        if self._streams.terminal is not None:
+            self._streams.terminal.resize(cols, rows)
 
     async def wait(self) -> int:
         """The exit code; 128 + N when the command was killed by signal N."""
         returncode = await self._running.wait()
         self._watchdog.cancel()
-        if not self._stdin_closed and not self.tty:
-            self._stdin_closed = True
-            self._stdin.close()
-        if self._terminal is not None:
-            os.close(self._terminal)
-            self._terminal = None
-            self._stdin.close()
+        if self._streams.terminal is not None:
+            self._streams.terminal.release()
+        else:
+            await self._streams.stdin.close()
         # A negative returncode means bwrap itself was killed (by us); report it the way
         # bwrap reports a command killed by a signal.
         return returncode if returncode >= 0 else 128 - returncode
@@ -338,11 +318,11 @@ class SandboxProcess:
         self._running.kill()
 
     def _kill_for(self, reason: str) -> None:
-        if self._process.returncode is None and self._termination_reason is None:
+        if self._running.process.returncode is None and self._termination_reason is None:
             self._termination_reason = reason
         self.kill()
 
-    async def _read_output(self, stream: asyncio.StreamReader | None) -> bytes:
+    async def _read_output(self, stream: _Output | None) -> bytes:
         if stream is None:
             return b""
         chunk = await stream.read(_READ_CHUNK_BYTES)
@@ -355,57 +335,198 @@ class SandboxProcess:
 
     async def _enforce_wall_clock_limit(self) -> None:
         try:
-            await asyncio.wait_for(self._process.wait(), self._limits.wall_seconds)
+            await asyncio.wait_for(self._running.exited(), self._limits.wall_seconds)
         except TimeoutError:
             self._kill_for(f"wall-clock limit of {self._limits.wall_seconds:g}s exceeded")
 
 
-class _TerminalReaderProtocol(asyncio.StreamReaderProtocol):
-    """Reads a pty master, for which EIO (every slave closed) is the normal end of output.
+class _Output(Protocol):
+    async def read(self, n: int) -> bytes: ...
 
-    Handing EIO to the StreamReader as an error would make it drop output still
-    buffered in it, so it is turned into a plain end-of-file.
+
+class _Input(Protocol):
+    async def write(self, data: bytes) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class _PipeInput:
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+
+    async def write(self, data: bytes) -> None:
+        if self._writer.is_closing():
+            raise BrokenPipeError("stdin is closed")
+        self._writer.write(data)
+        await self._writer.drain()
+
+    async def close(self) -> None:
+        if not self._writer.is_closing():
+            self._writer.close()
+            with contextlib.suppress(ConnectionError):
+                await self._writer.wait_closed()
+
+
+class _Terminal:
+    """The pty master: the command's input, its merged output, and its window size.
+
+    Driven with os.read/os.write and the loop's reader/writer callbacks rather than
+    pipe transports, which uvloop (what uvicorn runs on) does not drive right for a
+    pty: it loses the output.
     """
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if isinstance(exc, OSError) and exc.errno == errno.EIO:
-            exc = None
-        super().connection_lost(exc)
+    def __init__(self, master: int) -> None:
+        os.set_blocking(master, False)
+        self._master: int | None = master
+        self._busy = 0  # reads and writes under way, which must finish before closing
+        self._release_requested = False
+        self._input_closed = False
+
+    async def read(self, n: int) -> bytes:
+        with self._in_use() as master:
+            while master is not None:
+                try:
+                    return os.read(master, n)
+                except BlockingIOError:
+                    await _until_ready(master, writable=False)
+                except OSError as error:
+                    if error.errno != errno.EIO:
+                        raise
+                    return b""  # EIO: the sandbox closed its side, the output has ended
+        return b""
+
+    async def write(self, data: bytes) -> None:
+        pending = memoryview(data)
+        with self._in_use() as master:
+            while pending:
+                if master is None or self._input_closed:
+                    raise BrokenPipeError("the terminal is closed")
+                try:
+                    pending = pending[os.write(master, pending) :]
+                except BlockingIOError:
+                    await _until_ready(master, writable=True)
+                except OSError as error:
+                    if error.errno != errno.EIO:
+                        raise
+                    raise BrokenPipeError("the command has closed its terminal") from error
+
+    async def close(self) -> None:
+        """End of input: type the terminal's end-of-file character, once."""
+        if not self._input_closed:
+            with contextlib.suppress(ConnectionError):
+                await self.write(b"\x04")
+            self._input_closed = True
+
+    def resize(self, cols: int, rows: int) -> None:
+        if self._master is not None:
+            _set_terminal_size(self._master, cols, rows)
+
+    def release(self) -> None:
+        """Close the pty master, once no read or write is under way."""
+        self._release_requested = True
+        if self._busy == 0 and self._master is not None:
+            os.close(self._master)
+            self._master = None
+
+    @contextlib.contextmanager
+    def _in_use(self) -> Iterator[int | None]:
+        self._busy += 1
+        try:
+            yield self._master
+        finally:
+            self._busy -= 1
+            if self._release_requested:
+                self.release()
+
+
+async def _until_ready(descriptor: int, *, writable: bool) -> None:
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    (loop.add_writer if writable else loop.add_reader)(descriptor, wake)
+    try:
+        await ready
+    finally:
+        (loop.remove_writer if writable else loop.remove_reader)(descriptor)
 
 
 class _RunningSandbox:
     """A bwrap process and, once bwrap has reported it, a pidfd for the sandbox's pid 1."""
 
-    def __init__(self, process: asyncio.subprocess.Process, init: int | None) -> None:
-        self.process = process
+    def __init__(
+        self,
+        transport: asyncio.SubprocessTransport,
+        protocol: _BwrapProtocol,
+        init: int | None,
+    ) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self.process = asyncio.subprocess.Process(transport, protocol, protocol.loop)
         self._init = init
 
     def kill(self) -> None:
+        # bwrap first, so that it reports being killed rather than its sandbox failing.
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGKILL)
         # bwrap only makes the sandbox die with it once the sandbox is set up; killing
         # the sandbox's pid 1 directly takes the whole pid namespace down at any stage.
         if self._init is not None:
             with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(self._init, signal.SIGKILL)
-        if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGKILL)
+
+    async def exited(self) -> int:
+        """bwrap's exit status, as soon as it exits.
+
+        Unlike Process.wait(), which on Python 3.11 also waits for every pipe to reach
+        end-of-file, and so forever when nobody reads the rest of the output.
+        """
+        return await asyncio.shield(self._protocol.exited)
 
     async def wait(self) -> int:
-        returncode = await self.process.wait()
+        """Wait for the exit, then release everything; unread output is discarded."""
+        returncode = await self.exited()
         self.close()
         return returncode
 
     def close(self) -> None:
+        self._transport.close()
         if self._init is not None:
             os.close(self._init)
             self._init = None
 
 
+class _BwrapProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """asyncio's own protocol for create_subprocess_exec(), plus an exit future."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=_STREAM_BUFFER_BYTES, loop=loop)
+        self.loop = loop
+        self.exited: asyncio.Future[int] = loop.create_future()
+        self._subprocess: asyncio.SubprocessTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        assert isinstance(transport, asyncio.SubprocessTransport)
+        self._subprocess = transport
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        assert self._subprocess is not None
+        returncode = self._subprocess.get_returncode()
+        if returncode is not None and not self.exited.done():
+            self.exited.set_result(returncode)
+
+
 class _Streams(NamedTuple):
-    stdin: asyncio.StreamWriter
-    stdout: asyncio.StreamReader
-    stderr: asyncio.StreamReader | None  # None with a terminal
-    terminal: int | None  # the pty master, for resizing
+    stdin: _Input
+    stdout: _Output
+    stderr: _Output | None  # None with a terminal
+    terminal: _Terminal | None
 
 
 async def _spawn_with_pipes(invocation: _BwrapInvocation) -> tuple[_RunningSandbox, _Streams]:
@@ -415,7 +536,7 @@ async def _spawn_with_pipes(invocation: _BwrapInvocation) -> tuple[_RunningSandb
     assert process.stdin is not None
     assert process.stdout is not None
     assert process.stderr is not None
-    return running, _Streams(process.stdin, process.stdout, process.stderr, terminal=None)
+    return running, _Streams(_PipeInput(process.stdin), process.stdout, process.stderr, terminal=None)
 
 
 async def _spawn_with_terminal(invocation: _BwrapInvocation) -> tuple[_RunningSandbox, _Streams]:
@@ -429,24 +550,8 @@ async def _spawn_with_terminal(invocation: _BwrapInvocation) -> tuple[_RunningSa
     finally:
         # Only the sandbox may hold the slave: reading the master ends when it exits.
         os.close(slave)
-    try:
-        # Separate descriptors for the two transports, which each close theirs, and
-        # for resizing; they all share one open pty master.
-        loop = asyncio.get_running_loop()
-        stdout = asyncio.StreamReader()
-        await loop.connect_read_pipe(
-            lambda: _TerminalReaderProtocol(stdout), os.fdopen(os.dup(master), "rb", 0)
-        )
-        transport, protocol = await loop.connect_write_pipe(
-            lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()), os.fdopen(os.dup(master), "wb", 0)
-        )
-    except BaseException:
-        running.kill()
-        running.close()
-        os.close(master)
-        raise
-    stdin = asyncio.StreamWriter(transport, protocol, None, loop)
-    return running, _Streams(stdin, stdout, stderr=None, terminal=master)
+    terminal = _Terminal(master)
+    return running, _Streams(terminal, terminal, stderr=None, terminal=terminal)
 
 
 async def _check_command_can_start(
@@ -462,7 +567,6 @@ async def _check_command_can_start(
         output, errors = await asyncio.wait_for(probe.process.communicate(), _PROBE_TIMEOUT_SECONDS)
     except TimeoutError:
         probe.kill()
-        await probe.wait()
         raise SandboxError("the sandbox did not start in time") from None
     finally:
         probe.close()
@@ -566,8 +670,11 @@ class _BwrapInvocation:
         self.close()
 
     async def spawn(self, *, stdin: int, stdout: int, stderr: int) -> _RunningSandbox:
+        """Start bwrap, as asyncio.create_subprocess_exec() would but with an exit future."""
+        loop = asyncio.get_running_loop()
         try:
-            process = await asyncio.create_subprocess_exec(
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _BwrapProtocol(loop),
                 *self.argv,
                 stdin=stdin,
                 stdout=stdout,
@@ -579,12 +686,11 @@ class _BwrapInvocation:
         finally:
             self._close_bwrap_descriptors()  # so that a failing bwrap ends the info report
         try:
-            init = await self._open_sandbox_init(process.pid)
+            init = await self._open_sandbox_init(transport.get_pid())
         except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
+            transport.close()  # kills bwrap
             raise
-        return _RunningSandbox(process, init)
+        return _RunningSandbox(transport, protocol, init)
 
     async def _open_sandbox_init(self, bwrap_pid: int) -> int | None:
         """A pidfd for the sandbox's pid 1, whose host pid bwrap reports on --info-fd.

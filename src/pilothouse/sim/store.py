@@ -8,6 +8,7 @@ that want to change an object take `clone()` first.
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ class Watcher:
         self.namespace = namespace
         self.queue: asyncio.Queue[StoreEvent | None] = asyncio.Queue(maxsize=capacity)
         self.overflowed = False
+        self.backlog_size = 0
 
     def offer(self, event: StoreEvent) -> bool:
         if self.namespace and (event.object["metadata"].get("namespace") or "") != self.namespace:
@@ -80,6 +82,8 @@ class _Bucket:
     # The newest resourceVersion that has fallen out of history; watching from before it is 410.
     compacted_through: int = 0
     watchers: set[Watcher] = field(default_factory=set)
+    # Sorted object keys, rebuilt lazily after a create or delete (updates keep the order).
+    sorted_keys: list[ObjectKey] | None = None
 
 
 class ObjectStore:
@@ -113,8 +117,15 @@ class ObjectStore:
 
     def list(self, key: StorageKey, namespace: str | None = None) -> list[JsonObject]:
         """Objects sorted by namespace then name, as etcd's key order gives them."""
-        objects = self._bucket(key).objects
-        keys = sorted(k for k in objects if namespace is None or k[0] == namespace)
+        bucket = self._bucket(key)
+        if bucket.sorted_keys is None:
+            bucket.sorted_keys = sorted(bucket.objects)
+        keys = bucket.sorted_keys
+        if namespace is not None:
+            keys = keys[
+                bisect.bisect_left(keys, (namespace, "")) : bisect.bisect_left(keys, (namespace + "\0", ""))
+            ]
+        objects = bucket.objects
         return [objects[k] for k in keys]
 
     def iter(self, key: StorageKey) -> Iterator[JsonObject]:
@@ -134,6 +145,7 @@ class ObjectStore:
         okey = object_key(obj)
         if okey in bucket.objects:
             raise status.already_exists(key[0], key[1], okey[1])
+        bucket.sorted_keys = None
         return self._commit(key, bucket, okey, obj, ADDED, None)
 
     def update(self, key: StorageKey, obj: JsonObject, expected_version: str | None = None) -> JsonObject:
@@ -152,6 +164,7 @@ class ObjectStore:
         current = bucket.objects.pop((namespace, name), None)
         if current is None:
             raise status.not_found(key[0], key[1], name)
+        bucket.sorted_keys = None
         final = dict(current)
         final["metadata"] = {**current["metadata"], "resourceVersion": str(self._next_version())}
         self._publish(key, bucket, StoreEvent(DELETED, final, current, self._resource_version))
@@ -203,6 +216,7 @@ class ObjectStore:
                 raise status.gone(f"too old resource version: {since} ({bucket.compacted_through + 1})")
             backlog = [e for e in bucket.history if e.resource_version > since]
         watcher = Watcher(namespace, self._watcher_capacity + len(backlog))
+        watcher.backlog_size = len(backlog)
         for event in backlog:
             watcher.offer(event)
         bucket.watchers.add(watcher)

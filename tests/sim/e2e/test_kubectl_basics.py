@@ -46,7 +46,9 @@ async def test_get_nodes_shows_ready_nodes_with_version(sim: Sim) -> None:
         ["node-3", "Ready"],
     ]
     wide = (await sim.kubectl("get", "nodes", "-o", "wide")).stdout
-    assert "INTERNAL-IP" in wide and "10.0.0.10" in wide and "containerd://" in wide
+    assert "INTERNAL-IP" in wide
+    assert "10.0.0.10" in wide
+    assert "containerd://" in wide
 
 
 async def test_pod_lifecycle_through_apply_get_logs_exec_delete(sim: Sim) -> None:
@@ -58,7 +60,8 @@ async def test_pod_lifecycle_through_apply_get_logs_exec_delete(sim: Sim) -> Non
     row = (await sim.kubectl("get", "pod", "web", "--no-headers")).stdout.split()
     assert row[:4] == ["web", "1/1", "Running", "0"]
     wide = (await sim.kubectl("get", "pods", "-o", "wide", "--show-labels")).stdout
-    assert "10.244." in wide and "app=web,tier=front" in wide
+    assert "10.244." in wide
+    assert "app=web,tier=front" in wide
     jsonpath = await sim.kubectl("get", "pod", "web", "-o", "jsonpath={.status.phase} {.spec.nodeName}")
     assert jsonpath.stdout.startswith("Running node-")
     as_yaml = yaml.safe_load((await sim.kubectl("get", "pod", "web", "-o", "yaml")).stdout)
@@ -116,7 +119,8 @@ async def test_crashing_container_shows_crash_loop_and_previous_logs(sim: Sim) -
     tail = (await sim.kubectl("logs", "crasher", "--previous", "--tail=1")).stdout
     assert tail == "fatal: cannot open /data/db\n"
     events = (await sim.kubectl("get", "events", "--field-selector", "involvedObject.name=crasher")).stdout
-    assert "BackOff" in events and "Back-off restarting failed container crasher" in events
+    assert "BackOff" in events
+    assert "Back-off restarting failed container crasher" in events
 
 
 async def test_top_uses_metrics_api(sim: Sim) -> None:
@@ -126,7 +130,8 @@ async def test_top_uses_metrics_api(sim: Sim) -> None:
     assert pods[0].split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"]
     assert pods[1].split()[0] == "web"
     nodes = (await sim.kubectl("top", "nodes")).stdout
-    assert "node-1" in nodes and "CPU(%)" in nodes
+    assert "node-1" in nodes
+    assert "CPU(%)" in nodes
 
 
 async def test_invalid_object_is_rejected_with_field_causes(sim: Sim) -> None:

@@ -78,12 +78,16 @@ async def test_watch_from_an_expired_version_gets_410(sim: Sim, api: client.ApiC
     old = (await core.list_namespaced_pod(NAMESPACE)).metadata.resource_version
     await core.create_namespaced_pod(NAMESPACE, pod_manifest("x"))
     sim.cluster.store.compact(("", "pods"))
-    with pytest.raises(ApiException) as raised:
+
+    async def drain() -> None:
         async with watch.Watch().stream(
             core.list_namespaced_pod, NAMESPACE, resource_version=old, timeout_seconds=2
         ) as stream:
             async for _ in stream:
                 pass
+
+    with pytest.raises(ApiException) as raised:
+        await drain()
     assert raised.value.status == 410
 
 

@@ -69,19 +69,30 @@ class OwnerIndex:
     """owner uid → dependents, kept current by a store listener (garbage collection, controllers)."""
 
     _dependents: dict[str, set[tuple[StorageKey, str, str]]] = field(default_factory=dict)
+    # (resource, namespace) → names of objects with no controller: the ones an owner may adopt.
+    _orphans: dict[tuple[StorageKey, str], set[str]] = field(default_factory=dict)
 
     def on_event(self, key: StorageKey, event: StoreEvent) -> None:
         meta = event.object["metadata"]
-        ident = (key, meta.get("namespace", ""), meta["name"])
+        namespace = meta.get("namespace", "")
+        ident = (key, namespace, meta["name"])
         if event.previous is not None:
             for ref in event.previous["metadata"].get("ownerReferences") or []:
                 self._dependents.get(ref.get("uid", ""), set()).discard(ident)
+        orphans = self._orphans.setdefault((key, namespace), set())
+        orphans.discard(meta["name"])
         if event.type != "DELETED":
-            for ref in meta.get("ownerReferences") or []:
+            refs = meta.get("ownerReferences") or []
+            for ref in refs:
                 self._dependents.setdefault(ref.get("uid", ""), set()).add(ident)
+            if not any(ref.get("controller") for ref in refs):
+                orphans.add(meta["name"])
 
     def dependents(self, owner_uid: str) -> list[tuple[StorageKey, str, str]]:
         return sorted(self._dependents.get(owner_uid, ()))
+
+    def orphans(self, key: StorageKey, namespace: str) -> list[str]:
+        return sorted(self._orphans.get((key, namespace), ()))
 
 
 @dataclass
@@ -114,6 +125,22 @@ class ControllerContext:
         if selector is not None:
             items = [o for o in items if selector.matches(o["metadata"].get("labels"))]
         return items
+
+    def claim_candidates(self, owner: JsonObject, resource: ResourceType) -> builtins.list[JsonObject]:
+        """What `owner` may claim: the objects it controls and the orphans of its namespace.
+
+        Found through the owner index instead of listing the namespace, so a controller's
+        reconcile costs what it owns, not what the namespace holds.
+        """
+        namespace = owner["metadata"].get("namespace", "")
+        names = {
+            name
+            for key, ns, name in self.owners.dependents(owner["metadata"]["uid"])
+            if key == resource.storage_key and ns == namespace
+        }
+        names.update(self.owners.orphans(resource.storage_key, namespace))
+        found = (self.store.get(resource.storage_key, namespace, name) for name in sorted(names))
+        return [obj for obj in found if obj is not None]
 
     def owned(self, owner: JsonObject, resource: ResourceType) -> builtins.list[JsonObject]:
         """Objects of `resource` whose controller reference points at `owner`."""

@@ -257,7 +257,7 @@ class DaemonSetController(WorkloadController):
         nodes = self.context.store.list(self.nodes.storage_key)
         eligible = {node["metadata"]["name"]: node_should_run(node, template["spec"]) for node in nodes}
         try:
-            candidates = self.in_namespace(self.pods, ds["metadata"]["namespace"])
+            candidates = self.context.claim_candidates(ds, self.pods)
             pods = claim(self, ds, self.pods, candidates, selector_of(ds))
             # Like a controller whose creations and deletions are not yet observed, roll only
             # when this sync had nothing to create or delete.
@@ -268,7 +268,7 @@ class DaemonSetController(WorkloadController):
             self.timers.retry(key)
         else:
             self.timers.succeeded(key)
-        pods = self.owned(ds, self.pods)
+        pods = self.context.owned(ds, self.pods)
         self.write_status(self.daemonsets, ds, self._status(ds, eligible, pods, digest, collisions))
         available_at = next_available_at(pods, int(ds["spec"].get("minReadySeconds", 0)), self.now())
         if available_at is not None:
@@ -301,7 +301,7 @@ class DaemonSetController(WorkloadController):
         keep, duplicates = matching[-1], matching[:-1]
         kept_hash = keep["metadata"]["labels"][CONTROLLER_REVISION_HASH]
         stale = {r["metadata"]["labels"].get(CONTROLLER_REVISION_HASH) for r in duplicates}
-        for pod in self.owned(ds, self.pods):
+        for pod in self.context.owned(ds, self.pods):
             if (pod["metadata"].get("labels") or {}).get(CONTROLLER_REVISION_HASH) in stale:
                 updated = clone(pod)
                 updated["metadata"]["labels"][CONTROLLER_REVISION_HASH] = kept_hash
@@ -315,7 +315,7 @@ class DaemonSetController(WorkloadController):
         surplus = len(olds) - int(ds["spec"].get("revisionHistoryLimit", 10))
         live = {
             (pod["metadata"].get("labels") or {}).get(CONTROLLER_REVISION_HASH)
-            for pod in self.owned(ds, self.pods)
+            for pod in self.context.owned(ds, self.pods)
         }
         for revision in olds:
             if surplus <= 0:

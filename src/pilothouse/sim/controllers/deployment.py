@@ -401,7 +401,7 @@ class DeploymentController(WorkloadController):
             status = d.setdefault("status", {})
             status["observedGeneration"] = d["metadata"].get("generation", 1)
             return
-        candidates = self.in_namespace(self.replicasets, d["metadata"]["namespace"])
+        candidates = self.context.claim_candidates(d, self.replicasets)
         rs_list = claim(self, d, self.replicasets, candidates, selector_of(d))
         if d["metadata"].get("deletionTimestamp"):
             new_rs, olds = self._new_and_old(d, rs_list, create=False)
@@ -628,7 +628,7 @@ class DeploymentController(WorkloadController):
     def _old_pods_running(self, olds: list[JsonObject]) -> bool:
         if any(_status_count(rs, "replicas") > 0 for rs in olds):
             return True
-        return any(not is_pod_terminal(pod) for rs in olds for pod in self.owned(rs, self.pods))
+        return any(not is_pod_terminal(pod) for rs in olds for pod in self.context.owned(rs, self.pods))
 
     def _cleanup(self, d: JsonObject, olds: list[JsonObject]) -> None:
         """Delete the oldest old sets beyond revisionHistoryLimit, if they are scaled to zero."""

@@ -234,7 +234,7 @@ class JobController(WorkloadController):
             self._expire(key, job, finished)
             return
         tracking = self._tracking_for(key, job)
-        candidates = self.in_namespace(self.pods, job["metadata"]["namespace"])
+        candidates = self.context.claim_candidates(job, self.pods)
         pods = claim(self, job, self.pods, candidates, job_selector(job))
         status = clone(job.get("status") or {})
         sync = self._sync(key, job, tracking, pods, status)
@@ -264,7 +264,7 @@ class JobController(WorkloadController):
             if status.get("succeeded") or status.get("failed"):
                 # Counted before this controller was running: take the finished pods as counted.
                 tracking.counted = {
-                    p["metadata"]["uid"] for p in self.owned(job, self.pods) if is_pod_terminal(p)
+                    p["metadata"]["uid"] for p in self.context.owned(job, self.pods) if is_pod_terminal(p)
                 }
         return tracking
 
@@ -273,46 +273,13 @@ class JobController(WorkloadController):
     ) -> _Sync:
         """syncJob: count finished pods, decide whether the job has finished, else manage its pods."""
         spec, now, now_text = job["spec"], self.now(), self.objects.now()
-        suspended = bool(spec.get("suspend"))
         active_pods = [pod for pod in pods if is_pod_active(pod)]
-        uncounted = [
-            p for p in (*pods, *tracking.vanished.values()) if p["metadata"]["uid"] not in tracking.counted
-        ]
-        new_succeeded = [p for p in uncounted if (p.get("status") or {}).get("phase") == "Succeeded"]
-        new_failed = [
-            p
-            for p in uncounted
-            if (p.get("status") or {}).get("phase") != "Succeeded"
-            and (_failed(p, job) or p["metadata"]["uid"] in tracking.vanished)
-        ]
-        indexed = spec.get("completionMode") == "Indexed"
-        completions = spec.get("completions")
-        succeeded_indexes = None
-        succeeded = int(status.get("succeeded", 0)) + len(new_succeeded)
-        if indexed:
-            # An index counts once however many of its pods succeeded.
-            succeeded_indexes = parse_indexes(status.get("completedIndexes"))
-            succeeded_indexes |= {
-                i
-                for p in new_succeeded
-                if (i := completion_index(p)) is not None and i < int(completions or 0)
-            }
-            succeeded = len(succeeded_indexes)
-        terminating = sum(
-            1 for p in pods if p["metadata"].get("deletionTimestamp") and not is_pod_terminal(p)
-        )
-        sync = _Sync(
-            active=len(active_pods),
-            ready=sum(1 for p in active_pods if is_pod_ready(p)),
-            terminating=terminating,
-            succeeded=succeeded,
-            failed=int(status.get("failed", 0)) + len(new_failed),
-            succeeded_indexes=succeeded_indexes,
-        )
-        if not status.get("startTime") and not suspended:
+        new_succeeded, new_failed = self._newly_finished(job, tracking, pods)
+        sync = _count(job, status, pods, active_pods, new_succeeded, new_failed)
+        if not status.get("startTime") and not spec.get("suspend"):
             status["startTime"] = now_text
         self._record_backoff(tracking, new_succeeded, new_failed, now)
-        sync.finished = self._failure(key, job, status, pods, sync.failed, now)
+        sync.finished = self._finishing(key, job, status, pods, sync.failed, now)
         if sync.finished is not None:
             deleted, deleted_ready = self._delete_all(job, active_pods)
             if deleted != sync.active:
@@ -323,16 +290,16 @@ class JobController(WorkloadController):
         else:
             if not job["metadata"].get("deletionTimestamp"):
                 self._manage(key, job, tracking, active_pods, sync)
-                if not self._complete(spec, sync):
+                if not _complete(spec, sync):
                     self._note_suspension(job, status, now_text)
-            if self._complete(spec, sync):
+            if _complete(spec, sync):
                 sync.finished = (SUCCESS_CRITERIA_MET, *COMPLETIONS_REACHED)
         tracking.counted.update(p["metadata"]["uid"] for p in (*new_succeeded, *new_failed))
         tracking.vanished.clear()
         self._fill_status(status, sync, now_text)
         return sync
 
-    def _failure(
+    def _finishing(
         self,
         key: str,
         job: JsonObject,
@@ -360,11 +327,21 @@ class JobController(WorkloadController):
         return None
 
     @staticmethod
-    def _complete(spec: JsonObject, sync: _Sync) -> bool:
-        completions = spec.get("completions")
-        if completions is None:
-            return sync.succeeded > 0 and sync.active == 0
-        return sync.succeeded >= int(completions) and sync.active == 0
+    def _newly_finished(
+        job: JsonObject, tracking: _Tracking, pods: list[JsonObject]
+    ) -> tuple[list[JsonObject], list[JsonObject]]:
+        """Pods that succeeded or failed (or vanished) since they were last counted."""
+        uncounted = [
+            p for p in (*pods, *tracking.vanished.values()) if p["metadata"]["uid"] not in tracking.counted
+        ]
+        succeeded = [p for p in uncounted if (p.get("status") or {}).get("phase") == "Succeeded"]
+        failed = [
+            p
+            for p in uncounted
+            if (p.get("status") or {}).get("phase") != "Succeeded"
+            and (_failed(p, job) or p["metadata"]["uid"] in tracking.vanished)
+        ]
+        return succeeded, failed
 
     def _note_suspension(self, job: JsonObject, status: JsonObject, now_text: str) -> None:
         if job["spec"].get("suspend"):
@@ -531,6 +508,42 @@ class JobController(WorkloadController):
         except StatusError as err:
             if err.code not in (404, 409):
                 self.timers.retry(key)
+
+
+def _count(
+    job: JsonObject,
+    status: JsonObject,
+    pods: list[JsonObject],
+    active_pods: list[JsonObject],
+    new_succeeded: list[JsonObject],
+    new_failed: list[JsonObject],
+) -> _Sync:
+    """The counters before this sync acts: earlier counts plus the newly finished pods."""
+    succeeded_indexes = None
+    succeeded = int(status.get("succeeded", 0)) + len(new_succeeded)
+    if job["spec"].get("completionMode") == "Indexed":
+        # An index counts once however many of its pods succeeded.
+        completions = int(job["spec"].get("completions") or 0)
+        succeeded_indexes = parse_indexes(status.get("completedIndexes"))
+        succeeded_indexes |= {
+            i for p in new_succeeded if (i := completion_index(p)) is not None and i < completions
+        }
+        succeeded = len(succeeded_indexes)
+    return _Sync(
+        active=len(active_pods),
+        ready=sum(1 for p in active_pods if is_pod_ready(p)),
+        terminating=sum(1 for p in pods if p["metadata"].get("deletionTimestamp") and not is_pod_terminal(p)),
+        succeeded=succeeded,
+        failed=int(status.get("failed", 0)) + len(new_failed),
+        succeeded_indexes=succeeded_indexes,
+    )
+
+
+def _complete(spec: JsonObject, sync: _Sync) -> bool:
+    completions = spec.get("completions")
+    if completions is None:
+        return sync.succeeded > 0 and sync.active == 0
+    return sync.succeeded >= int(completions) and sync.active == 0
 
 
 def _pods_for_removal(job: JsonObject, pods: Sequence[JsonObject], at_least: int) -> list[JsonObject]:

@@ -54,8 +54,7 @@ class ReplicaSetController(WorkloadController):
         if rs is None:
             self.timers.forget(key)
             return
-        namespace = rs["metadata"]["namespace"]
-        active = [pod for pod in self.in_namespace(self.pods, namespace) if is_pod_active(pod)]
+        active = [pod for pod in self.context.claim_candidates(rs, self.pods) if is_pod_active(pod)]
         pods = claim(self, rs, self.pods, active, selector_of(rs))
         error = None
         if not rs["metadata"].get("deletionTimestamp"):
@@ -102,10 +101,10 @@ class ReplicaSetController(WorkloadController):
         if owner is None:
             return pods
         related: list[JsonObject] = []
-        for sibling in self.in_namespace(self.replicasets, rs["metadata"]["namespace"]):
+        for sibling in self.context.list(self.replicasets, rs["metadata"]["namespace"]):
             sibling_owner = controller_of(sibling)
             if sibling_owner is not None and sibling_owner.get("uid") == owner.get("uid"):
-                related.extend(p for p in self.owned(sibling, self.pods) if is_pod_active(p))
+                related.extend(p for p in self.context.owned(sibling, self.pods) if is_pod_active(p))
         return related
 
 

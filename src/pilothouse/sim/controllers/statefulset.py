@@ -84,7 +84,7 @@ class StatefulSetController(WorkloadController):
             self.timers.retry(key)
             return
         try:
-            candidates = self.in_namespace(self.pods, sts["metadata"]["namespace"])
+            candidates = self.context.claim_candidates(sts, self.pods)
             pods = claim(self, sts, self.pods, candidates, selector, lambda pod: self._is_member(sts, pod))
             if not sts["metadata"].get("deletionTimestamp"):
                 _Update(self, sts, pods, current, update).run()
@@ -93,7 +93,7 @@ class StatefulSetController(WorkloadController):
         else:
             self.timers.succeeded(key)
         # The status is written even after a failed step, from the pods as they are now.
-        pods = [pod for pod in self.owned(sts, self.pods) if self._is_member(sts, pod)]
+        pods = [pod for pod in self.context.owned(sts, self.pods) if self._is_member(sts, pod)]
         self.write_status(self.statefulsets, sts, self._status(sts, pods, current, update, collisions))
         self._truncate_history(sts, pods, current, update)
         available_at = next_available_at(pods, int(sts["spec"].get("minReadySeconds", 0)), self.now())

@@ -9,7 +9,7 @@ DaemonSet history), int-or-percent arithmetic and the controllers' timers.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 from pilothouse.sim.controllers.base import ControllerContext, KeyMapper, controller_ref, key_of
 from pilothouse.sim.defaults import default_pod_spec
@@ -94,13 +94,6 @@ class WorkloadController:
 
     def now(self) -> float:
         return self.context.clock.now()
-
-    def in_namespace(self, resource: ResourceType, namespace: str) -> list[JsonObject]:
-        return self.context.store.list(resource.storage_key, namespace)
-
-    def owned(self, owner: JsonObject, resource: ResourceType) -> list[JsonObject]:
-        # ControllerContext's method named `list` shadows the builtin in its own annotations.
-        return cast(list[JsonObject], self.context.owned(owner, resource))
 
     def fresh(self, resource: ResourceType, obj: JsonObject) -> JsonObject | None:
         """The stored version of `obj` now (it may have been rewritten earlier in this sync)."""
@@ -188,7 +181,7 @@ def owner_mapper(
             labels = event.object["metadata"].get("labels")
             keys.update(
                 key_of(owner)
-                for owner in context.store.list(owner_resource.storage_key, namespace)
+                for owner in context.list(owner_resource, namespace)
                 if selector_for(owner).matches(labels)
             )
         return sorted(keys)
@@ -398,7 +391,7 @@ class Revisions:
 
     def owned(self, owner: JsonObject, selector: LabelSelector) -> list[JsonObject]:
         """Claimed revisions, oldest revision first (history.SortControllerRevisions)."""
-        candidates = self.controller.in_namespace(self.resource, owner["metadata"]["namespace"])
+        candidates = self.controller.context.claim_candidates(owner, self.resource)
         claimed = claim(self.controller, owner, self.resource, candidates, selector)
         return sorted(claimed, key=lambda r: (revision_number(r), *creation_order(r)))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import ROUND_UP, Decimal, localcontext
 from typing import Final
@@ -63,6 +64,7 @@ def _parse_quantity_with_format(value: str | int | float) -> tuple[Decimal, str]
     return amount, fmt
 
 
+@functools.lru_cache(maxsize=4096)  # a cluster repeats a handful of quantities; Decimals are immutable
 def parse_quantity(value: str | int | float) -> Decimal:
     """Parse a Kubernetes quantity ("250m", "1.5Gi", "1e3", 2) into an exact Decimal.
 

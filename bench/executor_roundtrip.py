@@ -1,0 +1,98 @@
+"""Round trip of the executor loop: from a command becoming available to its result arriving.
+
+    .venv/bin/python bench/executor_roundtrip.py [--pings 1000] [--concurrency 4]
+
+The real executor (``run_executor``, as ``pilothouse executor`` runs it) serves the protocol double
+from ``pilothouse.executor.testing`` over HTTP/1.1 on 127.0.0.1, with a simulated cluster behind
+kubectl so that discovery succeeds once and then stays quiet. ``ping`` commands spawn nothing, so
+what is measured is the loop itself: long-poll wake-up, parsing, dispatch, the result POST.
+
+The double, the executor and the simulated cluster share one event loop and one CPU core, so
+the figures are an upper bound on the executor's own overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pilothouse.executor.config import ExecutorConfig
+from pilothouse.executor.service import run_executor
+from pilothouse.executor.testing import ProtocolDouble
+from pilothouse.observability.logging import configure_logging
+from pilothouse.sim.cluster import SimCluster
+from pilothouse.sim.serving import SimServer
+
+WARM_UP = 50
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+async def sequential(double: ProtocolDouble, count: int) -> list[float]:
+    """One ping at a time: latency without queueing. Milliseconds per ping."""
+    latencies = []
+    for _ in range(count):
+        command_id = double.enqueue(kind="ping")
+        await double.wait_result(command_id)
+        command = double.commands[command_id]
+        assert command.result_at is not None
+        latencies.append((command.result_at - command.enqueued_at) * 1000)
+    return latencies
+
+
+async def burst(double: ProtocolDouble, count: int) -> float:
+    """``count`` pings queued at once; seconds until the last result."""
+    started = time.perf_counter()
+    ids = [double.enqueue(kind="ping") for _ in range(count)]
+    for command_id in ids:
+        await double.wait_result(command_id, timeout=120)
+    return time.perf_counter() - started
+
+
+async def main(pings: int, concurrency: int) -> None:
+    configure_logging("WARNING", "json")
+    double = ProtocolDouble()
+    with tempfile.TemporaryDirectory(prefix="pilothouse-bench-") as state:
+        async with SimServer(SimCluster(manual_clock=True), state_dir=Path(state)) as cluster:
+            async with double.serve() as url:
+                config = ExecutorConfig(
+                    server_url=url,
+                    cluster_id=double.cluster_id,
+                    token=double.token,
+                    kubeconfig=cluster.kubeconfig_path,
+                    concurrency=concurrency,
+                )
+                stop = asyncio.Event()
+                executor = asyncio.create_task(run_executor(config, stop))
+                await sequential(double, WARM_UP)
+                latencies = await sequential(double, pings)
+                burst_seconds = await burst(double, pings)
+                stop.set()
+                await executor
+    print(f"executor round trip, {pings} sequential pings (ms): ", end="")
+    print(
+        f"p50 {percentile(latencies, 0.50):.2f}  p90 {percentile(latencies, 0.90):.2f}  "
+        f"p99 {percentile(latencies, 0.99):.2f}  max {max(latencies):.2f}  "
+        f"mean {statistics.fmean(latencies):.2f}"
+    )
+    print(
+        f"burst of {pings} pings queued at once, concurrency {concurrency}: {burst_seconds:.2f} s "
+        f"({pings / burst_seconds:.0f} results/s)"
+    )
+    print(f"python {sys.version.split()[0]}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pings", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=4)
+    options = parser.parse_args()
+    asyncio.run(main(options.pings, options.concurrency))

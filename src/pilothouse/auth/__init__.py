@@ -1,0 +1,1 @@
+"""Client authentication: API keys, scopes, cluster allowlists and the request's principal."""

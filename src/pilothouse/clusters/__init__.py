@@ -1,0 +1,1 @@
+"""Cluster registry: tunnel clusters and their executors (later also Direct clusters)."""

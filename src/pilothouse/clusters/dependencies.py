@@ -1,0 +1,74 @@
+"""Executor authentication (executor protocol): ``Authorization: Bearer <executor token>`` and
+``X-Cluster-ID``; every authenticated request is a heartbeat."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from pilothouse.clusters.ids import is_valid_cluster_id
+from pilothouse.clusters.service import ClusterRegistry, ExecutorIdentity
+from pilothouse.errors import BadRequest, Unauthorized
+from pilothouse.observability.logging import bind_cluster, bind_principal
+
+CLUSTER_ID_HEADER = "X-Cluster-ID"
+EXECUTOR_ID_HEADER = "X-Executor-Id"
+EXECUTOR_VERSION_HEADER = "X-Executor-Version"
+EXECUTOR_INFLIGHT_HEADER = "X-Executor-Inflight"
+# An executor that sends no X-Executor-Id (a Kubently agent) is one anonymous executor.
+DEFAULT_EXECUTOR_ID = "default"
+_HEADER_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+:-]{0,63}")
+
+
+def get_cluster_registry(request: Request) -> ClusterRegistry:
+    registry: ClusterRegistry = request.app.state.cluster_registry
+    return registry
+
+
+ClusterRegistryDep = Annotated[ClusterRegistry, Depends(get_cluster_registry)]
+
+
+def _token(value: str | None, header: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not _HEADER_TOKEN.fullmatch(value):
+        raise BadRequest(
+            f"{header} must be a plain token of at most 64 characters", details={"field": header}
+        )
+    return value
+
+
+def _inflight(value: str | None) -> int:
+    if value is None or value == "":
+        return 0
+    if not value.isdigit():
+        raise BadRequest(
+            f"{EXECUTOR_INFLIGHT_HEADER} must be a whole number", details={"field": EXECUTOR_INFLIGHT_HEADER}
+        )
+    return int(value)
+
+
+async def authenticated_executor(request: Request, registry: ClusterRegistryDep) -> ExecutorIdentity:
+    headers = request.headers
+    cluster_id = headers.get(CLUSTER_ID_HEADER, "")
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if not cluster_id or scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized(f"Executor requests need Authorization: Bearer <token> and {CLUSTER_ID_HEADER}")
+    if not is_valid_cluster_id(cluster_id):
+        raise Unauthorized("Invalid executor token or cluster id")
+    await registry.authenticate_executor(cluster_id, token.strip())
+    executor = ExecutorIdentity(
+        cluster_id=cluster_id,
+        executor_id=_token(headers.get(EXECUTOR_ID_HEADER), EXECUTOR_ID_HEADER) or DEFAULT_EXECUTOR_ID,
+        version=_token(headers.get(EXECUTOR_VERSION_HEADER), EXECUTOR_VERSION_HEADER),
+        inflight=_inflight(headers.get(EXECUTOR_INFLIGHT_HEADER)),
+    )
+    bind_cluster(cluster_id)
+    bind_principal(f"executor:{cluster_id}/{executor.executor_id}")
+    await registry.record_heartbeat(executor)
+    return executor
+
+
+ExecutorDep = Annotated[ExecutorIdentity, Depends(authenticated_executor)]

@@ -1,0 +1,360 @@
+"""The cluster registry: which clusters exist, how they are reached, whether their executors
+are connected, and which command policy applies to each.
+
+Tunnel clusters are reached through executors that dial in with a per-cluster token. The
+``transport`` field leaves room for Direct clusters (kubeconfig contexts) added by the Cluster
+API; everything here that is tunnel-specific says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pilothouse.audit.clock import Clock, utc_now
+from pilothouse.audit.service import Actor, AuditAction, AuditOutcome, record
+from pilothouse.auth.hashing import hash_secret, new_salt, new_secret, secret_matches
+from pilothouse.clusters.ids import is_valid_cluster_id
+from pilothouse.clusters.models import Cluster, ClusterExecutor
+from pilothouse.errors import AlreadyExists, NotFound, Unauthorized, ValidationFailed
+from pilothouse.policy import CommandPolicy, ResourceRef, SecurityMode, StaticResourceCatalog, builtin_catalog
+from pilothouse.policy.resources import ResourceCatalog
+from pilothouse.settings import Settings
+from pilothouse.store.database import Database
+
+TRANSPORT_TUNNEL = "tunnel"
+EXECUTOR_TOKEN_PREFIX = "phc_"  # noqa: S105 - a prefix, not a secret
+# Heartbeats arrive with every executor request; writing each one would turn polling into
+# a stream of writes. Within this interval only a change of version is written at once.
+HEARTBEAT_WRITE_INTERVAL = timedelta(seconds=5)
+# Without these the policy's Secret check could not trust a reported resource list.
+_REQUIRED_CORE_RESOURCES = frozenset({"pods", "secrets", "namespaces"})
+_MAX_CACHED_CATALOGS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterView:
+    """What the hot path needs of a cluster (its discovery list stays in the database)."""
+
+    id: str
+    name: str
+    transport: str
+    security_mode: SecurityMode
+    last_seen: datetime | None
+    agent_version: str | None
+    discovery_digest: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorIdentity:
+    """The heartbeat headers of one executor request."""
+
+    cluster_id: str
+    executor_id: str
+    version: str | None
+    inflight: int
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    cluster: Cluster
+    # The executor token; it exists only here and in the answer to the operator.
+    token: str
+
+
+def _view(row: Any) -> ClusterView:
+    return ClusterView(
+        id=row.id,
+        name=row.name,
+        transport=row.transport,
+        security_mode=SecurityMode(row.security_mode),
+        last_seen=row.last_seen,
+        agent_version=row.agent_version,
+        discovery_digest=row.discovery_digest,
+    )
+
+
+def _resource_ref(entry: dict[str, Any]) -> ResourceRef:
+    return ResourceRef(
+        plural=entry["plural"],
+        singular=entry.get("singular") or entry["kind"].lower(),
+        kind=entry["kind"],
+        short_names=tuple(entry.get("short_names") or ()),
+        group=entry.get("group") or "",
+        namespaced=bool(entry.get("namespaced", True)),
+        versions=tuple(entry.get("versions") or ()),
+        categories=tuple(entry.get("categories") or ()),
+    )
+
+
+class ClusterRegistry:
+    def __init__(self, database: Database, settings: Settings, *, clock: Clock = utc_now) -> None:
+        self.database = database
+        self.clock = clock
+        self._stale = timedelta(seconds=settings.executor_stale_seconds)
+        self._token_cache_seconds = settings.auth_cache_seconds
+        self._default_mode = SecurityMode(settings.default_security_mode)
+        # cluster id -> (valid until, (salt, hash) or None when the cluster has no token)
+        self._tokens: dict[str, tuple[datetime, tuple[str, str] | None]] = {}
+        # (cluster id, executor id) -> (written at, version) of the last heartbeat written
+        self._heartbeats: dict[tuple[str, str], tuple[datetime, str | None]] = {}
+        self._catalogs: dict[str, StaticResourceCatalog] = {}
+
+    # --- administration (API and CLI) ----------------------------------------------------
+
+    async def add(
+        self,
+        session: AsyncSession,
+        cluster_id: str,
+        *,
+        actor: Actor,
+        name: str | None = None,
+        security_mode: str | None = None,
+    ) -> IssuedToken:
+        """Register a tunnel cluster and issue its executor token."""
+        if not is_valid_cluster_id(cluster_id):
+            raise ValidationFailed(
+                "Invalid cluster id",
+                errors=[{"field": "cluster_id", "message": "must be lowercase alphanumeric with hyphens"}],
+            )
+        mode = self._security_mode(security_mode)
+        if await session.get(Cluster, cluster_id) is not None:
+            raise AlreadyExists(f"Cluster already exists: {cluster_id}", details={"cluster_id": cluster_id})
+        now = self.clock()
+        token = EXECUTOR_TOKEN_PREFIX + new_secret()
+        salt = new_salt()
+        cluster = Cluster(
+            id=cluster_id,
+            name=(name or cluster_id).strip()[:200] or cluster_id,
+            transport=TRANSPORT_TUNNEL,
+            security_mode=mode.value,
+            token_salt=salt,
+            token_hash=hash_secret(token, salt),
+            created_at=now,
+            token_rotated_at=None,
+            last_seen=None,
+            agent_version=None,
+            discovery=None,
+            discovery_digest=None,
+            discovery_reported_at=None,
+        )
+        session.add(cluster)
+        record(
+            session,
+            action=AuditAction.CLUSTER_ADD,
+            outcome=AuditOutcome.SUCCESS,
+            actor=actor,
+            occurred_at=now,
+            cluster_id=cluster_id,
+            details={"security_mode": mode.value, "transport": TRANSPORT_TUNNEL},
+        )
+        await session.flush()
+        return IssuedToken(cluster=cluster, token=token)
+
+    async def rotate_token(self, session: AsyncSession, cluster_id: str, *, actor: Actor) -> IssuedToken:
+        """A new executor token; the old one stops working (in other processes within the
+        auth cache time)."""
+        cluster = await self._row(session, cluster_id)
+        now = self.clock()
+        token = EXECUTOR_TOKEN_PREFIX + new_secret()
+        cluster.token_salt = new_salt()
+        cluster.token_hash = hash_secret(token, cluster.token_salt)
+        cluster.token_rotated_at = now
+        record(
+            session,
+            action=AuditAction.CLUSTER_ROTATE_TOKEN,
+            outcome=AuditOutcome.SUCCESS,
+            actor=actor,
+            occurred_at=now,
+            cluster_id=cluster_id,
+        )
+        await session.flush()
+        self._tokens.pop(cluster_id, None)
+        return IssuedToken(cluster=cluster, token=token)
+
+    async def remove(self, session: AsyncSession, cluster_id: str, *, actor: Actor) -> None:
+        """Forget a cluster and its executors. Sessions, commands and audit events keep its id."""
+        await self._row(session, cluster_id)
+        await session.execute(delete(Cluster).where(Cluster.id == cluster_id))
+        record(
+            session,
+            action=AuditAction.CLUSTER_REMOVE,
+            outcome=AuditOutcome.SUCCESS,
+            actor=actor,
+            occurred_at=self.clock(),
+            cluster_id=cluster_id,
+        )
+        self._tokens.pop(cluster_id, None)
+
+    async def all_clusters(self, session: AsyncSession) -> list[Cluster]:
+        result = await session.execute(select(Cluster).order_by(Cluster.id))
+        return list(result.scalars())
+
+    async def executors(self, session: AsyncSession, cluster_id: str) -> list[ClusterExecutor]:
+        result = await session.execute(
+            select(ClusterExecutor)
+            .where(ClusterExecutor.cluster_id == cluster_id)
+            .order_by(ClusterExecutor.last_seen.desc())
+        )
+        return list(result.scalars())
+
+    async def discovery_summary(
+        self, session: AsyncSession, cluster_id: str
+    ) -> tuple[int, datetime | None] | None:
+        """How many resource types the executor reported and when; None if it never did."""
+        row = (
+            await session.execute(
+                select(Cluster.discovery, Cluster.discovery_reported_at).where(Cluster.id == cluster_id)
+            )
+        ).one_or_none()
+        if row is None or row.discovery is None:
+            return None
+        return len(row.discovery), row.discovery_reported_at
+
+    # --- lookups -------------------------------------------------------------------------
+
+    async def view(self, cluster_id: str, session: AsyncSession | None = None) -> ClusterView:
+        """The cluster, or 404 CLUSTER_NOT_FOUND."""
+        statement = select(
+            Cluster.id,
+            Cluster.name,
+            Cluster.transport,
+            Cluster.security_mode,
+            Cluster.last_seen,
+            Cluster.agent_version,
+            Cluster.discovery_digest,
+        ).where(Cluster.id == cluster_id)
+        if session is None:
+            async with self.database.session() as own:
+                row = (await own.execute(statement)).one_or_none()
+        else:
+            row = (await session.execute(statement)).one_or_none()
+        if row is None:
+            raise NotFound.of("cluster", cluster_id)
+        return _view(row)
+
+    def is_connected(self, last_seen: datetime | None) -> bool:
+        return last_seen is not None and self.clock() - last_seen <= self._stale
+
+    async def policy_for(self, cluster: ClusterView) -> CommandPolicy:
+        """The server's copy of the command policy for this cluster: its security mode and its
+        reported resource types (the built-in ones until the executor reports discovery)."""
+        return CommandPolicy(cluster.security_mode, await self._catalog(cluster))
+
+    async def _catalog(self, cluster: ClusterView) -> ResourceCatalog:
+        digest = cluster.discovery_digest
+        if digest is None:
+            return builtin_catalog()
+        catalog = self._catalogs.get(digest)
+        if catalog is None:
+            async with self.database.session() as session:
+                entries = await session.scalar(select(Cluster.discovery).where(Cluster.id == cluster.id))
+            if not entries:
+                return builtin_catalog()
+            catalog = StaticResourceCatalog(_resource_ref(entry) for entry in entries)
+            if len(self._catalogs) >= _MAX_CACHED_CATALOGS:
+                self._catalogs.clear()
+            self._catalogs[digest] = catalog
+        return catalog
+
+    # --- executors (tunnel) --------------------------------------------------------------
+
+    async def authenticate_executor(self, cluster_id: str, token: str) -> None:
+        """401 unless ``token`` is the executor token of ``cluster_id``."""
+        now = self.clock()
+        cached = self._tokens.get(cluster_id)
+        if cached is None or cached[0] <= now:
+            async with self.database.session() as session:
+                row = (
+                    await session.execute(
+                        select(Cluster.token_salt, Cluster.token_hash).where(Cluster.id == cluster_id)
+                    )
+                ).one_or_none()
+            secret = (row.token_salt, row.token_hash) if row is not None and row.token_hash else None
+            cached = (now + timedelta(seconds=self._token_cache_seconds), secret)
+            if self._token_cache_seconds > 0:
+                self._tokens[cluster_id] = cached
+        secret = cached[1]
+        if secret is None or not secret_matches(token, secret[0], secret[1]):
+            raise Unauthorized("Invalid executor token or cluster id")
+
+    async def record_heartbeat(self, executor: ExecutorIdentity) -> None:
+        now = self.clock()
+        key = (executor.cluster_id, executor.executor_id)
+        last = self._heartbeats.get(key)
+        if last is not None and now - last[0] < HEARTBEAT_WRITE_INTERVAL and last[1] == executor.version:
+            return
+        values = {
+            "cluster_id": executor.cluster_id,
+            "executor_id": executor.executor_id,
+            "version": executor.version,
+            "inflight": executor.inflight,
+            "first_seen": now,
+            "last_seen": now,
+        }
+        async with self.database.session() as session:
+            insert = postgresql_insert if self.database.dialect_name == "postgresql" else sqlite_insert
+            statement = insert(ClusterExecutor).values(**values)
+            await session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[ClusterExecutor.cluster_id, ClusterExecutor.executor_id],
+                    set_={"version": executor.version, "inflight": executor.inflight, "last_seen": now},
+                )
+            )
+            await session.execute(
+                update(Cluster)
+                .where(Cluster.id == executor.cluster_id)
+                .values(last_seen=now, agent_version=executor.version)
+            )
+        self._heartbeats[key] = (now, executor.version)
+
+    async def record_discovery(self, cluster_id: str, resources: Sequence[dict[str, Any]]) -> int:
+        """Store an executor's resource list; the server's policy uses it from then on."""
+        core = {entry["plural"] for entry in resources if not entry.get("group")}
+        missing = _REQUIRED_CORE_RESOURCES - core
+        if missing:
+            raise ValidationFailed(
+                "Discovery lacks core resource types",
+                errors=[
+                    {"field": "resources", "message": f"missing core types: {', '.join(sorted(missing))}"}
+                ],
+            )
+        entries = [dict(entry) for entry in resources]
+        digest = hashlib.sha256(orjson.dumps(entries, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        async with self.database.session() as session:
+            cluster = await self._row(session, cluster_id)
+            if cluster.discovery_digest != digest:
+                cluster.discovery = entries
+                cluster.discovery_digest = digest
+            cluster.discovery_reported_at = self.clock()
+        return len(entries)
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _security_mode(self, value: str | None) -> SecurityMode:
+        if value is None:
+            return self._default_mode
+        try:
+            return SecurityMode(value)
+        except ValueError:
+            known = ", ".join(mode.value for mode in SecurityMode)
+            raise ValidationFailed(
+                "Invalid security mode",
+                errors=[{"field": "security_mode", "message": f"must be one of {known}"}],
+            ) from None
+
+    @staticmethod
+    async def _row(session: AsyncSession, cluster_id: str) -> Cluster:
+        cluster = await session.get(Cluster, cluster_id)
+        if cluster is None:
+            raise NotFound.of("cluster", cluster_id)
+        return cluster

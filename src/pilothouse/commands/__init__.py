@@ -1,0 +1,1 @@
+"""kubectl commands: validation against the policy, delivery to executors, results."""

@@ -1,0 +1,1 @@
+"""Rate limits per API key and per cluster (Kubently), with the X-RateLimit-* headers."""
