@@ -53,7 +53,7 @@ async def burst(double: ProtocolDouble, count: int) -> float:
     started = time.perf_counter()
     ids = [double.enqueue(kind="ping") for _ in range(count)]
     for command_id in ids:
-        await double.wait_result(command_id, timeout=120)
+        await double.wait_result(command_id, seconds=120)
     return time.perf_counter() - started
 
 
@@ -61,22 +61,24 @@ async def main(pings: int, concurrency: int) -> None:
     configure_logging("WARNING", "json")
     double = ProtocolDouble()
     with tempfile.TemporaryDirectory(prefix="pilothouse-bench-") as state:
-        async with SimServer(SimCluster(manual_clock=True), state_dir=Path(state)) as cluster:
-            async with double.serve() as url:
-                config = ExecutorConfig(
-                    server_url=url,
-                    cluster_id=double.cluster_id,
-                    token=double.token,
-                    kubeconfig=cluster.kubeconfig_path,
-                    concurrency=concurrency,
-                )
-                stop = asyncio.Event()
-                executor = asyncio.create_task(run_executor(config, stop))
-                await sequential(double, WARM_UP)
-                latencies = await sequential(double, pings)
-                burst_seconds = await burst(double, pings)
-                stop.set()
-                await executor
+        async with (
+            SimServer(SimCluster(manual_clock=True), state_dir=Path(state)) as cluster,
+            double.serve() as url,
+        ):
+            config = ExecutorConfig(
+                server_url=url,
+                cluster_id=double.cluster_id,
+                token=double.token,
+                kubeconfig=cluster.kubeconfig_path,
+                concurrency=concurrency,
+            )
+            stop = asyncio.Event()
+            executor = asyncio.create_task(run_executor(config, stop))
+            await sequential(double, WARM_UP)
+            latencies = await sequential(double, pings)
+            burst_seconds = await burst(double, pings)
+            stop.set()
+            await executor
     print(f"executor round trip, {pings} sequential pings (ms): ", end="")
     print(
         f"p50 {percentile(latencies, 0.50):.2f}  p90 {percentile(latencies, 0.90):.2f}  "
@@ -91,7 +93,9 @@ async def main(pings: int, concurrency: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pings", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=4)
     options = parser.parse_args()

@@ -204,6 +204,7 @@ async def test_a_crashing_handler_still_produces_a_result(double: ProtocolDouble
         "error": "executor error: RuntimeError",
         "exit_code": None,
         "execution_time_ms": 0,
+        "timed_out": False,
     }
 
 
@@ -247,7 +248,7 @@ async def test_it_reconnects_when_the_server_comes_back(double: ProtocolDouble) 
             command_id = double.enqueue(["get", "pods"])
             harness.handler.release(command_id)
             harness.handler.hold = False
-            result = await double.wait_result(command_id, timeout=10)
+            result = await double.wait_result(command_id, seconds=10)
             # The next attempt is at most one back-off step (2 s at this point) away.
             assert time.monotonic() - started < 3.0
     assert result["success"]
@@ -264,7 +265,7 @@ async def test_a_restarted_server_is_picked_up_again(double: ProtocolDouble) -> 
         await asyncio.sleep(0.5)
         async with double.serve(port=port):
             second = double.enqueue(kind="ping")
-            assert (await double.wait_result(second, timeout=10))["success"]
+            assert (await double.wait_result(second, seconds=10))["success"]
 
 
 async def test_401_three_times_in_a_row_ends_the_loop(double: ProtocolDouble, server_url: str) -> None:

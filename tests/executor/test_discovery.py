@@ -68,6 +68,7 @@ def test_the_listing_becomes_resource_refs_and_the_server_payload() -> None:
         "short_names": ["po"],
         "group": "",
         "namespaced": True,
+        "categories": ["all"],
         "verbs": ["get", "list", "watch"],
     }
 
@@ -161,8 +162,7 @@ async def test_no_catalog_until_a_discovery_succeeds() -> None:
     fetch = ScriptedFetch(DiscoveryError("connection refused"), BASIC)
     discovery = ResourceDiscovery(fetch)
     await discovery.refresh()
-    assert discovery.catalog is None
-    assert discovery.last_error == "connection refused"
+    assert (discovery.catalog, discovery.last_error) == (None, "connection refused")
     await discovery.refresh()
     assert discovery.catalog is not None
     assert discovery.last_error is None

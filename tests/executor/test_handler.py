@@ -163,7 +163,7 @@ def test_success_keeps_stdout_as_output_and_warnings_as_error() -> None:
     assert result.success
     assert result.output == '{"items": []}\n'  # still parseable: stderr is never mixed in
     assert result.error == "Warning: v1 Endpoints is deprecated\n"
-    assert (result.exit_code, result.execution_time_ms) == (0, 5)
+    assert (result.exit_code, result.execution_time_ms, result.timed_out) == (0, 5, False)
 
 
 def test_success_with_only_stderr_shows_it_as_output() -> None:
@@ -203,6 +203,7 @@ def test_a_timeout_is_reported_with_what_was_printed_before_it() -> None:
     assert not result.success
     assert result.exit_code is None
     assert result.error == "timed out after 2.5 s; kubectl and its process group were killed"
+    assert result.timed_out
     assert result.output == "NAME   READY\napi    1/1\n"
 
 

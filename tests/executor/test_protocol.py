@@ -87,7 +87,14 @@ def test_result_body_matches_the_protocol() -> None:
     )
     assert body == {
         "command_id": "cmd_1",
-        "result": {"success": True, "output": "x", "error": None, "exit_code": 0, "execution_time_ms": 12},
+        "result": {
+            "success": True,
+            "output": "x",
+            "error": None,
+            "exit_code": 0,
+            "execution_time_ms": 12,
+            "timed_out": False,
+        },
     }
     assert CommandResult.failure("no").model_dump() == {
         "success": False,
@@ -95,4 +102,5 @@ def test_result_body_matches_the_protocol() -> None:
         "error": "no",
         "exit_code": None,
         "execution_time_ms": 0,
+        "timed_out": False,
     }

@@ -6,11 +6,11 @@ import asyncio
 import shutil
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from pilothouse.executor.runner import run_process
+from tests.executor.processes import running_with, wait_dead
 
 PYTHON = sys.executable
 # A program that starts a grandchild in its own (inherited) process group, reports its pid, and
@@ -21,24 +21,6 @@ SPAWNS_GRANDCHILD = (
     "print(child.pid, flush=True)\n"
     "time.sleep(60)\n"
 )
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie waiting for a reaper counts as dead)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
-async def wait_dead(pid: int, seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
 
 
 async def test_the_environment_is_exactly_the_one_given() -> None:
@@ -95,7 +77,7 @@ async def test_cancelling_the_caller_kills_the_process_group() -> None:
     pid = None
     for _ in range(100):
         await asyncio.sleep(0.05)
-        pid = next((p for p in _pids() if marker in _cmdline(p)), None)
+        pid = next(iter(running_with(marker)), None)
         if pid is not None:
             break
     assert pid is not None, "the program never started"
@@ -110,14 +92,3 @@ async def test_a_process_killed_by_a_signal_reports_it() -> None:
     outcome = await run_process([PYTHON, "-c", program], env={}, time_limit=10, max_output_bytes=100)
     assert outcome.exit_code == -9
     assert not outcome.timed_out
-
-
-def _pids() -> list[int]:
-    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""

@@ -266,9 +266,11 @@ async def _remaining_processes_with_argument(argument: str) -> list[int]:
 @requires_bwrap
 async def test_kill_takes_down_everything_in_the_sandbox(sandbox: ContainerSandbox) -> None:
     marker = "987.654"
-    process = await start_process(
-        sandbox, ["sh", "-c", f"sleep {marker} & echo started; wait"], tty=False, limits=SandboxLimits()
+    # "started" only once the background sleep has replaced its forked shell.
+    script = (
+        f"sleep {marker} & until read -r n < /proc/$!/comm && [ $n = sleep ]; do :; done; echo started; wait"
     )
+    process = await start_process(sandbox, ["sh", "-c", script], tty=False, limits=SandboxLimits())
     assert await process.read_stdout() == b"started\n"
     assert _processes_with_argument(marker)
 

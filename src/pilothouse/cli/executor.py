@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -68,6 +69,7 @@ def executor_command(
     log_level: Annotated[str, typer.Option(envvar=f"{_ENV}LOG_LEVEL")] = "INFO",
     log_format: Annotated[str, typer.Option(envvar=f"{_ENV}LOG_FORMAT", help="json or console.")] = "json",
 ) -> None:
+    """Run the in-cluster agent: poll the server for commands, run them here, post the results."""
     try:
         config = ExecutorConfig(
             server_url=server,
@@ -85,6 +87,8 @@ def executor_command(
     except ConfigError as error:
         raise typer.BadParameter(str(error)) from None
     configure_logging(log_level, log_format)
+    # httpx logs every request at INFO: a line per long-poll. The agent logs what matters itself.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     raise typer.Exit(asyncio.run(_serve(config)))
 
 

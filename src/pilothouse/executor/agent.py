@@ -87,7 +87,7 @@ class Agent:
 
     async def _serve(self) -> int:
         while not self._stop.is_set():
-            if self.inflight >= self._concurrency * 100:
+            if self.inflight >= self._concurrency:
                 await self._wait_for_slot()
                 continue
             try:

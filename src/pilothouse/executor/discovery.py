@@ -53,6 +53,8 @@ class DiscoveredResource:
             "short_names": list(self.ref.short_names),
             "group": self.ref.group,
             "namespaced": self.ref.namespaced,
+            # The server's policy expands categories (`kubectl get all`) from these.
+            "categories": list(self.ref.categories),
             "verbs": list(self.verbs),
         }
 

@@ -118,6 +118,7 @@ def kubectl_result(outcome: ProcessOutcome, *, timeout: float, execution_time_ms
             error=f"{reason}\n{stderr}" if stderr else reason,
             exit_code=None,
             execution_time_ms=execution_time_ms,
+            timed_out=True,
         )
     code = outcome.exit_code
     if code == 0:

@@ -49,6 +49,9 @@ class CommandResult(BaseModel):
     error: str | None = None
     exit_code: int | None = None
     execution_time_ms: int = 0
+    # Additive to the Kubently result: the executor killed the command at its timeout. The server
+    # records such a command as timed out rather than failed.
+    timed_out: bool = False
 
     @classmethod
     def failure(cls, error: str, *, execution_time_ms: int = 0) -> CommandResult:

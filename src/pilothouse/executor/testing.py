@@ -65,7 +65,7 @@ class ProtocolDouble:
         self,
         *,
         cluster_id: str = "test-cluster",
-        token: str = "executor-token",
+        token: str = "executor-token",  # noqa: S107 - a test double's fixed credential
         lease_seconds: float = 25.0,
         discovery_supported: bool = True,
         max_batch: int | None = None,
@@ -119,8 +119,9 @@ class ProtocolDouble:
         self._wake()
         return command_id
 
-    async def wait_result(self, command_id: str, timeout: float = 30.0) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
+    async def wait_result(self, command_id: str, seconds: float = 30.0) -> dict[str, Any]:
+        """The first result posted for ``command_id``; TimeoutError after ``seconds``."""
+        async with asyncio.timeout(seconds):
             while (result := self.commands[command_id].result) is None:
                 self._result_arrived.clear()
                 await self._result_arrived.wait()
@@ -159,7 +160,9 @@ class ProtocolDouble:
                 self._wakeup.clear()
                 woken = asyncio.ensure_future(self._wakeup.wait())
                 timeout = min(remaining, self._next_expiry(loop.time()))
-                await asyncio.wait({woken, disconnected}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    {woken, disconnected}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
                 woken.cancel()
         finally:
             disconnected.cancel()
@@ -193,7 +196,9 @@ class ProtocolDouble:
         denied = self._check(request)
         if denied is not None:
             return denied
-        return JSONResponse({"cluster_id": self.cluster_id, "is_active": True, "queue_depth": self.queue_depth})
+        return JSONResponse(
+            {"cluster_id": self.cluster_id, "is_active": True, "queue_depth": self.queue_depth}
+        )
 
     async def _discovery(self, request: Request) -> Response:
         denied = self._check(request)
@@ -256,7 +261,10 @@ class ProtocolDouble:
         if self.fail_with is not None:
             return _error(self.fail_with, "injected_failure", "failure injected by the test")
         authorization = request.headers.get(protocol.AUTHORIZATION, "")
-        if authorization != f"Bearer {self.token}" or request.headers.get(protocol.CLUSTER_ID) != self.cluster_id:
+        if (
+            authorization != f"Bearer {self.token}"
+            or request.headers.get(protocol.CLUSTER_ID) != self.cluster_id
+        ):
             return _error(401, "unauthorized", "Invalid executor token or cluster id")
         missing = [
             name
@@ -300,6 +308,8 @@ def _result_problem(body: object) -> str | None:
         "exit_code": result.get("exit_code") is None or type(result.get("exit_code")) is int,
         "execution_time_ms": type(result.get("execution_time_ms")) is int,
     }
+    if "timed_out" in result and not isinstance(result["timed_out"], bool):
+        return "timed_out must be a boolean"
     wrong = [name for name, ok in checks.items() if not ok or name not in result]
     return f"result fields missing or of the wrong type: {', '.join(wrong)}" if wrong else None
 

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from pilothouse.sim import status
-from pilothouse.sim.behaviour import Behaviours, ContainerBehaviour, ImageRegistry, normalise_image
+from pilothouse.sim.behaviour import (
+    ApiCall,
+    Behaviours,
+    ContainerBehaviour,
+    Dependency,
+    ImageRegistry,
+    normalise_image,
+)
 from pilothouse.sim.controllers.base import ControllerContext, KeyMapper, key_of, own_key
 from pilothouse.sim.events import NORMAL, WARNING
 from pilothouse.sim.kubelet_logs import LogBook, LogKey, LogRequest, container_not_found
@@ -32,6 +39,8 @@ BACKOFF_RESET_AFTER = 600.0
 CONFIG_RETRY_SECONDS = 10.0
 SHUTDOWN_SECONDS = 1.0
 NODE_KEY_PREFIX = "node:"  # work keys for node-level faults; pod keys always contain a "/"
+PEER_RETRY_SECONDS = 10.0  # how often an app retries (and logs) a peer it cannot reach
+PEER_CRASH_SECONDS = 2.0  # how long an app that exits on an unreachable peer tries first
 
 
 def backoff_delay(failures: int) -> float:
@@ -92,6 +101,9 @@ class ContainerRuntime:
     timers: dict[str, float] = field(default_factory=dict)
     container_id: str = ""
     planned_exit: tuple[int, str] = (0, "Completed")
+    # What the app could not reach (a Service, the API server) when it last looked, with the
+    # error it logs; None until it first connects, startupSeconds into the run.
+    peer_errors: dict[Dependency | ApiCall, str] | None = None
 
     @property
     def log_key_suffix(self) -> tuple[str, int]:
@@ -149,7 +161,14 @@ class Kubelet:
             ]
 
         watched: dict[StorageKey, KeyMapper] = {self.pods.storage_key: own_key}
-        for kind, group in (("NetworkPolicy", "networking.k8s.io"), ("Endpoints", "")):
+        for kind, group in (
+            ("NetworkPolicy", "networking.k8s.io"),
+            ("Endpoints", ""),
+            ("Role", "rbac.authorization.k8s.io"),
+            ("RoleBinding", "rbac.authorization.k8s.io"),
+            ("ClusterRole", "rbac.authorization.k8s.io"),
+            ("ClusterRoleBinding", "rbac.authorization.k8s.io"),
+        ):
             watched[self.context.resource(group, kind).storage_key] = dependents
         for kind in ("ConfigMap", "Secret"):
             watched[self.context.resource("", kind).storage_key] = pods_in_namespace
@@ -231,7 +250,7 @@ class Kubelet:
             runtimes(spec.get("initContainers") or [], True),
             runtimes(spec.get("containers") or [], False),
         )
-        if any(c.behaviour.dependencies for c in runtime.containers()):
+        if any(c.behaviour.dependencies or c.behaviour.api_calls for c in runtime.containers()):
             self._pods_with_dependencies.add(key_of(pod))
         self._runtimes[runtime.uid] = runtime
         first = runtime.init[0] if runtime.init else None
@@ -265,6 +284,9 @@ class Kubelet:
             self._advance_init_sequence(runtime, now)
             for container in runtime.main:
                 self._run_due_timers(pod, runtime, container, now)
+            for container in runtime.containers():
+                if container.state == "running" and container.peer_errors is not None:
+                    self._check_peers(pod, runtime, container, now)
         self._write_status(pod, runtime, now)
         due = [t for c in runtime.containers() for t in c.timers.values()]
         if runtime.mount_error:
@@ -449,31 +471,89 @@ class Kubelet:
         oom_at = _oom_time(container.spec, behaviour, start)
         if oom_at is not None:
             exits.append((oom_at, 137, "OOMKilled", ()))
-        unready_dependency = False
-        for dependency in behaviour.dependencies:
-            problem = self.network.problem(pod, runtime.ip, dependency)
-            if problem is None:
-                continue
-            line = f"error: cannot reach {dependency.service}:{dependency.port}: {problem}"
-            if dependency.on_failure == "crash":
-                exits.append((start + behaviour.startup_seconds + 2, 1, "Error", (line,)))
-            else:
-                self.logs.write(log_key, start + behaviour.startup_seconds, line)
-                self.logs.every(log_key, start + behaviour.startup_seconds, 10.0, (line,))
-                unready_dependency = unready_dependency or dependency.on_failure == "unready"
-        for call in behaviour.api_calls:
-            denial = self.network.rbac_denial(pod, call)
-            if denial:
-                line = f"error: {denial}"
-                self.logs.write(log_key, start + behaviour.startup_seconds, line)
-                self.logs.every(log_key, start + behaviour.startup_seconds, 10.0, (line,))
         self.logs.every(log_key, start, behaviour.logs.every_seconds, behaviour.logs.every)
         if exits:
             exit_at, code, reason, lines = min(exits)
             container.planned_exit = (code, reason)
             self.logs.write(log_key, exit_at, *lines)
             container.timers["exit"] = exit_at
-        self._plan_probes(runtime, container, start, unready_dependency)
+        container.peer_errors = None
+        if behaviour.dependencies or behaviour.api_calls:
+            # Peers are looked at when the app gets to them, and again whenever the Services,
+            # Endpoints, NetworkPolicies or RBAC they depend on change (see `_check_peers`).
+            container.timers["connect"] = start + behaviour.startup_seconds
+        self._plan_probes(runtime, container, start, False)
+
+    def _on_connect(
+        self, pod: JsonObject, runtime: PodRuntime, container: ContainerRuntime, when: float
+    ) -> None:
+        self._check_peers(pod, runtime, container, when)
+
+    def _check_peers(
+        self, pod: JsonObject, runtime: PodRuntime, container: ContainerRuntime, when: float
+    ) -> None:
+        """What the app gets from its Services and API calls now; act on what changed since."""
+        behaviour = container.behaviour
+        errors: dict[Dependency | ApiCall, str] = {}
+        for dependency in behaviour.dependencies:
+            problem = self.network.problem(pod, runtime.ip, dependency)
+            if problem is not None:
+                errors[dependency] = f"error: cannot reach {dependency.service}:{dependency.port}: {problem}"
+        for call in behaviour.api_calls:
+            denial = self.network.rbac_denial(pod, call)
+            if denial is not None:
+                errors[call] = f"error: {denial}"
+        before = container.peer_errors
+        if before == errors:
+            return
+        container.peer_errors = errors
+        log_key = self._log_key(runtime, container)
+        periodic = self.logs.instance(log_key).periodic
+        for peer, line in (before or {}).items():
+            if errors.get(peer) != line:  # fixed, or failing differently: stop the old retry lines
+                for schedule in periodic:
+                    if schedule.lines == (line,) and schedule.until is None:
+                        schedule.until = when
+        for peer, line in errors.items():
+            if (before or {}).get(peer) == line:
+                continue
+            if isinstance(peer, Dependency) and peer.on_failure == "crash":
+                exit_at = when + PEER_CRASH_SECONDS
+                if container.timers.get("exit", math.inf) > exit_at:
+                    container.planned_exit = (1, "Error")
+                    container.timers.pop("liveness-kill", None)
+                    container.timers["exit"] = exit_at
+                    self.logs.write(log_key, exit_at, line)
+                continue
+            self.logs.write(log_key, when, line)
+            self.logs.every(log_key, when, PEER_RETRY_SECONDS, (line,))
+        was_unready, unready = (
+            any(isinstance(p, Dependency) and p.on_failure == "unready" for p in peers or {})
+            for peers in (before, errors)
+        )
+        if unready != was_unready and not container.init:
+            self._replan_readiness(container, when, unready)
+
+    def _replan_readiness(self, container: ContainerRuntime, when: float, unready_dependency: bool) -> None:
+        """The app's readiness endpoint answers differently from now on: 503 while a peer is down."""
+        plan = container.probes.get("readiness")
+        probe = container.spec.get("readinessProbe")
+        if plan is None or probe is None:
+            return  # without a readiness probe the kubelet never asks
+        container.timers.pop("ready", None)
+        container.timers.pop("probe-readiness", None)
+        if self._probe_failure(container, probe, "10.0.0.1", unready_dependency):
+            container.probes["readiness"] = ProbePlan(plan.first_probe, plan.period, None, None)
+            container.ready_at = None
+            self._schedule_unhealthy(container, "readiness", container.probes["readiness"], when)
+            return
+        ticks = max(0, math.ceil((when - plan.first_probe) / plan.period))
+        success = plan.first_probe + ticks * plan.period
+        if container.ready_at is not None and container.ready_at <= success:
+            success = container.ready_at
+        container.probes["readiness"] = ProbePlan(plan.first_probe, plan.period, success, None)
+        container.ready_at = success
+        container.timers["ready"] = success
 
     def _plan_probes(
         self, runtime: PodRuntime, container: ContainerRuntime, start: float, unready_dependency: bool
@@ -522,9 +602,14 @@ class Kubelet:
             container.timers.pop("exit", None)
             container.timers["liveness-kill"] = when
 
-    def _schedule_unhealthy(self, container: ContainerRuntime, probe: str, plan: ProbePlan) -> None:
-        if plan.failing_at(plan.first_probe):
-            container.timers[f"probe-{probe}"] = plan.first_probe
+    def _schedule_unhealthy(
+        self, container: ContainerRuntime, probe: str, plan: ProbePlan, after: float | None = None
+    ) -> None:
+        first = plan.first_probe
+        if after is not None and after > first:
+            first += math.ceil((after - first) / plan.period) * plan.period
+        if plan.failing_at(first):
+            container.timers[f"probe-{probe}"] = first
 
     def _passes_from(
         self, container: ContainerRuntime, probe: JsonObject, start: float, unready_dependency: bool
@@ -600,7 +685,7 @@ class Kubelet:
         spec_probe = container.spec[f"{probe}Probe"]
         app_up = when >= container.started_at + container.behaviour.startup_seconds
         unready_dependency = probe == "readiness" and any(
-            d.on_failure == "unready" for d in container.behaviour.dependencies
+            isinstance(p, Dependency) and p.on_failure == "unready" for p in container.peer_errors or {}
         )
         reason = (
             self._probe_failure(container, spec_probe, runtime.ip, unready_dependency, app_up)
@@ -608,7 +693,10 @@ class Kubelet:
         )
         self._event(pod, WARNING, "Unhealthy", f"{probe.capitalize()} probe failed: {reason}", container)
         following = when + plan.period
-        if plan.failing_at(following) and (plan.failure_at is None or following <= plan.failure_at):
+        # A failing readiness probe keeps being reported; liveness and startup end in a kill.
+        if plan.failing_at(following) and (
+            probe == "readiness" or plan.failure_at is None or following <= plan.failure_at
+        ):
             container.timers[f"probe-{probe}"] = following
 
     def _on_ready(

@@ -31,6 +31,8 @@ import jsonpointer
 import orjson
 import yaml
 
+from pilothouse.sim.resources import BUILTIN_API_GROUPS
+
 JSON_PATCH: Final = "application/json-patch+json"
 MERGE_PATCH: Final = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH: Final = "application/strategic-merge-patch+json"
@@ -216,41 +218,9 @@ _KIND_FIELDS: Final[Mapping[tuple[str, str], Mapping[Path, FieldStrategy]]] = {
     },
 }
 
-# Groups compiled into kube-apiserver. Anything else is served from a CRD (or an aggregated
-# API), for which the apiserver does not accept strategic merge patches. Matching on the
-# group alone is deliberate: CRDs may use *.k8s.io groups, but never these exact ones.
-_BUILTIN_GROUPS: Final = frozenset(
-    {
-        "",
-        "admissionregistration.k8s.io",
-        "apiextensions.k8s.io",
-        "apiregistration.k8s.io",
-        "apps",
-        "authentication.k8s.io",
-        "authorization.k8s.io",
-        "autoscaling",
-        "batch",
-        "certificates.k8s.io",
-        "coordination.k8s.io",
-        "discovery.k8s.io",
-        "events.k8s.io",
-        "flowcontrol.apiserver.k8s.io",
-        "internal.apiserver.k8s.io",
-        "networking.k8s.io",
-        "node.k8s.io",
-        "policy",
-        "rbac.authorization.k8s.io",
-        "resource.k8s.io",
-        "scheduling.k8s.io",
-        "storage.k8s.io",
-        "storagemigration.k8s.io",
-    }
-)
-
-
 def supports_strategic_merge(kind: str, group: str = "") -> bool:
     """Whether the apiserver accepts strategic merge patches for this kind (built-ins only)."""
-    return group in _BUILTIN_GROUPS
+    return group in BUILTIN_API_GROUPS
 
 
 @cache

@@ -28,8 +28,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any, Final
+
+from pilothouse.sim.resources import BUILTIN_API_GROUPS
+from pilothouse.sim.validation.quantity import QuantityError, canonical_quantity
 
 JSON = dict[str, Any]
 Cell = str | int | float | bool | None
@@ -304,23 +306,6 @@ def _load_balancer_addresses(status: JSON) -> str:
 
 # resource.Quantity ---------------------------------------------------------------------------
 
-_QUANTITY = re.compile(r"^([+-]?)(\d+\.?\d*|\.\d+)(.*)$")
-_EXPONENT_SUFFIX = re.compile(r"^[eE]([+-]?\d+)$")
-_BINARY_SUFFIXES: Final = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
-_DECIMAL_EXPONENTS: Final = {
-    "n": -9,
-    "u": -6,
-    "m": -3,
-    "": 0,
-    "k": 3,
-    "M": 6,
-    "G": 9,
-    "T": 12,
-    "P": 15,
-    "E": 18,
-}
-_DECIMAL_SUFFIXES: Final = {exponent: suffix for suffix, exponent in _DECIMAL_EXPONENTS.items()}
-
 
 def format_quantity(raw: Any) -> str:
     """resource.Quantity.String(): the canonical form ("1024Mi" -> "1Gi", "0.5" -> "500m").
@@ -331,44 +316,10 @@ def format_quantity(raw: Any) -> str:
     if raw is None:
         return "0"
     text = raw.strip() if isinstance(raw, str) else str(raw)
-    match = _QUANTITY.match(text)
-    if match is None:
+    try:
+        return canonical_quantity(text)
+    except QuantityError:
         return text
-    sign, digits, suffix = match.groups()
-    number = Fraction(digits) * (-1 if sign == "-" else 1)
-    exponent_match = _EXPONENT_SUFFIX.match(suffix)
-    if suffix in _BINARY_SUFFIXES[1:]:
-        return _canonical_quantity(number * 1024 ** _BINARY_SUFFIXES.index(suffix), binary=True)
-    if suffix in _DECIMAL_EXPONENTS:
-        return _canonical_quantity(number * Fraction(10) ** _DECIMAL_EXPONENTS[suffix], binary=False)
-    if exponent_match is not None:
-        value = number * Fraction(10) ** int(exponent_match.group(1))
-        return _canonical_quantity(value, binary=False, exponent_form=True)
-    return text
-
-
-def _canonical_quantity(value: Fraction, *, binary: bool, exponent_form: bool = False) -> str:
-    # A Quantity keeps nine fractional digits at most, rounding away from zero.
-    nanos = value * 10**9
-    if nanos.denominator != 1:
-        nanos = Fraction(math.copysign(math.ceil(abs(nanos)), nanos))
-    value = nanos / 10**9
-    if value == 0:
-        return "0"
-    if binary and abs(value) >= 1024 and value.denominator == 1:
-        mantissa, power = int(value), 0
-        while mantissa % 1024 == 0 and power < len(_BINARY_SUFFIXES) - 1:
-            mantissa, power = mantissa // 1024, power + 1
-        return f"{mantissa}{_BINARY_SUFFIXES[power]}"
-    # Decimal forms: strip trailing zeros, then lower the exponent to a multiple of three.
-    mantissa, exponent = int(nanos), -9
-    while mantissa % 10 == 0:
-        mantissa, exponent = mantissa // 10, exponent + 1
-    shift = exponent % 3
-    mantissa, exponent = mantissa * 10**shift, exponent - shift
-    if exponent_form:
-        return f"{mantissa}e{exponent}" if exponent else str(mantissa)
-    return f"{mantissa}{_DECIMAL_SUFFIXES.get(exponent, f'e{exponent}')}"
 
 
 def _pointer_quantity(raw: Any) -> str:
@@ -2198,34 +2149,6 @@ _CREATED_AT_PRINTER: Final = _Printer(
     (_NAME, Column("Created At", _FIELD_DOCS["meta.creationTimestamp"], type="date")), _created_at_cells
 )
 
-# API groups served by kube-apiserver itself; any other group belongs to a custom resource.
-_BUILT_IN_GROUPS: Final = frozenset(
-    {
-        "",
-        "admissionregistration.k8s.io",
-        "apiextensions.k8s.io",
-        "apiregistration.k8s.io",
-        "apps",
-        "authentication.k8s.io",
-        "authorization.k8s.io",
-        "autoscaling",
-        "batch",
-        "certificates.k8s.io",
-        "coordination.k8s.io",
-        "discovery.k8s.io",
-        "events.k8s.io",
-        "flowcontrol.apiserver.k8s.io",
-        "internal.apiserver.k8s.io",
-        "networking.k8s.io",
-        "node.k8s.io",
-        "policy",
-        "rbac.authorization.k8s.io",
-        "resource.k8s.io",
-        "scheduling.k8s.io",
-        "storage.k8s.io",
-        "storagemigration.k8s.io",
-    }
-)
 
 # A CRD version without additionalPrinterColumns is printed with this one.
 _DEFAULT_PRINTER_COLUMNS: Final = (
@@ -2270,7 +2193,7 @@ def _printer_for(group: str, kind: str, printer_columns: list[JSON] | None) -> _
     printer = _PRINTERS.get((group, kind))
     if printer is not None:
         return printer
-    if group in _BUILT_IN_GROUPS:
+    if group in BUILTIN_API_GROUPS:
         return _CREATED_AT_PRINTER
     return _custom_resource_printer(_DEFAULT_PRINTER_COLUMNS)
 

@@ -87,6 +87,36 @@ def _res(
     return ResourceType(group, version, kind, plural, namespaced, **kw)
 
 
+# API groups served by kube-apiserver itself; any other group belongs to a custom resource
+# (which, for example, takes no strategic merge patches and gets the default table printer).
+BUILTIN_API_GROUPS: frozenset[str] = frozenset(
+    {
+        "",
+        "admissionregistration.k8s.io",
+        "apiextensions.k8s.io",
+        "apiregistration.k8s.io",
+        "apps",
+        "authentication.k8s.io",
+        "authorization.k8s.io",
+        "autoscaling",
+        "batch",
+        "certificates.k8s.io",
+        "coordination.k8s.io",
+        "discovery.k8s.io",
+        "events.k8s.io",
+        "flowcontrol.apiserver.k8s.io",
+        "internal.apiserver.k8s.io",
+        "networking.k8s.io",
+        "node.k8s.io",
+        "policy",
+        "rbac.authorization.k8s.io",
+        "resource.k8s.io",
+        "scheduling.k8s.io",
+        "storage.k8s.io",
+        "storagemigration.k8s.io",
+    }
+)
+
 _ALL = ("all",)
 _READ_ONLY = ("get", "list")
 

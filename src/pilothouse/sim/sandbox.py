@@ -50,7 +50,7 @@ import termios
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, NamedTuple, Protocol
+from typing import Final, NamedTuple, Protocol, cast
 
 # Top-level directories backed by the container's private, persistent root_dir.
 PRIVATE_DIRECTORIES: Final = ("data", "home", "mnt", "opt", "root", "srv", "tmp", "var")
@@ -455,29 +455,33 @@ async def _until_ready(descriptor: int, *, writable: bool) -> None:
 
 
 class _RunningSandbox:
-    """A bwrap process and, once bwrap has reported it, a pidfd for the sandbox's pid 1."""
+    """A bwrap process, with pidfds for it and for the sandbox's pid 1.
+
+    Signals go through pidfds: Process.send_signal() polls, which can reap the process
+    behind asyncio's back (its exit status then reads 255), and a plain pid can be
+    reused once reaped.
+    """
 
     def __init__(
         self,
         transport: asyncio.SubprocessTransport,
         protocol: _BwrapProtocol,
+        bwrap: int | None,
         init: int | None,
     ) -> None:
         self._transport = transport
         self._protocol = protocol
         self.process = asyncio.subprocess.Process(transport, protocol, protocol.loop)
-        self._init = init
+        self._pidfds = {"bwrap": bwrap, "init": init}
 
     def kill(self) -> None:
         # bwrap first, so that it reports being killed rather than its sandbox failing.
-        if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGKILL)
-        # bwrap only makes the sandbox die with it once the sandbox is set up; killing
-        # the sandbox's pid 1 directly takes the whole pid namespace down at any stage.
-        if self._init is not None:
-            with contextlib.suppress(ProcessLookupError):
-                signal.pidfd_send_signal(self._init, signal.SIGKILL)
+        # It only makes the sandbox die with it once the sandbox is set up; killing the
+        # sandbox's pid 1 as well takes the whole pid namespace down at any stage.
+        for pidfd in self._pidfds.values():
+            if pidfd is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
 
     async def exited(self) -> int:
         """bwrap's exit status, as soon as it exits.
@@ -495,9 +499,10 @@ class _RunningSandbox:
 
     def close(self) -> None:
         self._transport.close()
-        if self._init is not None:
-            os.close(self._init)
-            self._init = None
+        for name, pidfd in self._pidfds.items():
+            if pidfd is not None:
+                os.close(pidfd)
+                self._pidfds[name] = None
 
 
 class _BwrapProtocol(asyncio.subprocess.SubprocessStreamProtocol):
@@ -511,8 +516,8 @@ class _BwrapProtocol(asyncio.subprocess.SubprocessStreamProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        assert isinstance(transport, asyncio.SubprocessTransport)
-        self._subprocess = transport
+        # uvloop's subprocess transport has the interface without the base class.
+        self._subprocess = cast(asyncio.SubprocessTransport, transport)
 
     def process_exited(self) -> None:
         super().process_exited()
@@ -567,6 +572,7 @@ async def _check_command_can_start(
         output, errors = await asyncio.wait_for(probe.process.communicate(), _PROBE_TIMEOUT_SECONDS)
     except TimeoutError:
         probe.kill()
+        await probe.wait()
         raise SandboxError("the sandbox did not start in time") from None
     finally:
         probe.close()
@@ -685,12 +691,13 @@ class _BwrapInvocation:
             )
         finally:
             self._close_bwrap_descriptors()  # so that a failing bwrap ends the info report
+        bwrap = _open_pidfd(transport.get_pid())  # None only if bwrap already ended
         try:
             init = await self._open_sandbox_init(transport.get_pid())
         except BaseException:
-            transport.close()  # kills bwrap
+            _RunningSandbox(transport, protocol, bwrap, init=None).close()  # closing kills bwrap
             raise
-        return _RunningSandbox(transport, protocol, init)
+        return _RunningSandbox(transport, protocol, bwrap, init)
 
     async def _open_sandbox_init(self, bwrap_pid: int) -> int | None:
         """A pidfd for the sandbox's pid 1, whose host pid bwrap reports on --info-fd.
@@ -702,13 +709,10 @@ class _BwrapInvocation:
             child_pid = int(json.loads(await self._read_info())["child-pid"])
         except (ValueError, KeyError, TypeError):
             return None
-        try:
-            pidfd = os.pidfd_open(child_pid)
-        except ProcessLookupError:
-            return None
+        pidfd = _open_pidfd(child_pid)
         # bwrap reaps its child only after reporting it, so the pid cannot have been
         # reused unless the sandbox already ended: then it is no longer bwrap's child.
-        if _parent_pid(child_pid) != bwrap_pid:
+        if pidfd is not None and _parent_pid(child_pid) != bwrap_pid:
             os.close(pidfd)
             return None
         return pidfd
@@ -819,6 +823,13 @@ def _memfd(content: bytes) -> int:
 def _set_terminal_size(terminal: int, cols: int, rows: int) -> None:
     cols, rows = (min(max(value, 0), 0xFFFF) for value in (cols, rows))
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def _open_pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
 
 
 def _parent_pid(pid: int) -> int | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pilothouse.sim.controllers.autoscaler import HorizontalPodAutoscalerController
+from pilothouse.sim.controllers.crd import CustomResourceDefinitionController
 from pilothouse.sim.controllers.cronjob import CronJobController
 from pilothouse.sim.controllers.daemonset import DaemonSetController
 from pilothouse.sim.controllers.deployment import DeploymentController
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from pilothouse.sim.cluster import ControllerFactory
 
 DEFAULT_CONTROLLERS: list[ControllerFactory] = [
+    CustomResourceDefinitionController,
     ServiceAccountsController,
     PersistentVolumeController,
     DynamicProvisioner,
