@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	touch $@
 
 demo: install
-	$(VENV)/bin/pilothouse sim --scenario bad-day
+	$(VENV)/bin/pilothouse demo $(ARGS)
 
 sim: install
 	$(VENV)/bin/pilothouse sim $(ARGS)

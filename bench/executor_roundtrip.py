@@ -7,8 +7,10 @@ from ``pilothouse.executor.testing`` over HTTP/1.1 on 127.0.0.1, with a simulate
 kubectl so that discovery succeeds once and then stays quiet. ``ping`` commands spawn nothing, so
 what is measured is the loop itself: long-poll wake-up, parsing, dispatch, the result POST.
 
-The double, the executor and the simulated cluster share one event loop and one CPU core, so
-the figures are an upper bound on the executor's own overhead.
+A ping costs two HTTP exchanges (the poll's answer, the result POST). For scale the script also
+times one bare exchange (``GET /agent/status`` through the executor's own client). The double, the
+executor and the simulated cluster share one event loop and one CPU core, so the figures are an
+upper bound on the executor's own overhead.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from pilothouse.executor.client import AgentClient
 from pilothouse.executor.config import ExecutorConfig
 from pilothouse.executor.service import run_executor
 from pilothouse.executor.testing import ProtocolDouble
@@ -46,6 +49,29 @@ async def sequential(double: ProtocolDouble, count: int) -> list[float]:
         assert command.result_at is not None
         latencies.append((command.result_at - command.enqueued_at) * 1000)
     return latencies
+
+
+async def bare_exchange(url: str, double: ProtocolDouble, count: int) -> list[float]:
+    """Milliseconds per ``GET /agent/status`` with the executor's client: the HTTP floor."""
+    latencies = []
+    async with AgentClient(
+        url, cluster_id=double.cluster_id, token=double.token, executor_id="bench"
+    ) as client:
+        for _ in range(WARM_UP):
+            await client.status(inflight=0)
+        for _ in range(count):
+            started = time.perf_counter()
+            await client.status(inflight=0)
+            latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+def summary(latencies: list[float]) -> str:
+    return (
+        f"p50 {percentile(latencies, 0.50):.2f}  p90 {percentile(latencies, 0.90):.2f}  "
+        f"p99 {percentile(latencies, 0.99):.2f}  max {max(latencies):.2f}  "
+        f"mean {statistics.fmean(latencies):.2f}"
+    )
 
 
 async def burst(double: ProtocolDouble, count: int) -> float:
@@ -79,12 +105,9 @@ async def main(pings: int, concurrency: int) -> None:
             burst_seconds = await burst(double, pings)
             stop.set()
             await executor
-    print(f"executor round trip, {pings} sequential pings (ms): ", end="")
-    print(
-        f"p50 {percentile(latencies, 0.50):.2f}  p90 {percentile(latencies, 0.90):.2f}  "
-        f"p99 {percentile(latencies, 0.99):.2f}  max {max(latencies):.2f}  "
-        f"mean {statistics.fmean(latencies):.2f}"
-    )
+            floor = await bare_exchange(url, double, pings)
+    print(f"executor round trip, {pings} sequential pings (ms): {summary(latencies)}")
+    print(f"one bare HTTP exchange, same client and server (ms): {summary(floor)}")
     print(
         f"burst of {pings} pings queued at once, concurrency {concurrency}: {burst_seconds:.2f} s "
         f"({pings / burst_seconds:.0f} results/s)"

@@ -174,7 +174,9 @@ class Harness:
             )
         return issued.token
 
-    def executor(self, cluster_id: str, token: str, executor_id: str = "exec-1", **kwargs: Any) -> FakeExecutor:
+    def executor(
+        self, cluster_id: str, token: str, executor_id: str = "exec-1", **kwargs: Any
+    ) -> FakeExecutor:
         return FakeExecutor(self.http, cluster_id, token, executor_id, **kwargs)
 
     @asynccontextmanager
@@ -223,7 +225,9 @@ def make_harness(backend: dict[str, Any]) -> MakeHarness:
         clock = FakeClock() if fake_clock else None
         async with running_app(settings, clock) as app:
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=30) as http:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://testserver", timeout=30
+            ) as http:
                 yield Harness(app=app, http=http, admin_key=admin_key, clock=clock)
 
     return make

@@ -7,7 +7,7 @@ import asyncio
 import base64
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +78,7 @@ async def server_url(double: ProtocolDouble) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def kubeconfig(tmp_path: Path) -> AsyncIterator[Path]:
+async def sim_cluster(tmp_path: Path) -> AsyncIterator[SimServer]:
     """A two-node cluster with namespace shop, a running pod ``api`` that logs, and Secret ``db``."""
     if not Path(KUBECTL).exists():
         pytest.fail("kubectl is not installed in the virtualenv (make install)")
@@ -86,8 +86,13 @@ async def kubeconfig(tmp_path: Path) -> AsyncIterator[Path]:
     install(cluster, Scenario.from_document(SCENARIO))
     async with SimServer(cluster, state_dir=tmp_path / "sim") as server:
         cluster.advance(10, step=1.0)
-        assert server.kubeconfig_path is not None
-        yield server.kubeconfig_path
+        yield server
+
+
+@pytest.fixture
+def kubeconfig(sim_cluster: SimServer) -> Path:
+    assert sim_cluster.kubeconfig_path is not None
+    return sim_cluster.kubeconfig_path
 
 
 ConfigFactory = Callable[..., ExecutorConfig]
@@ -136,9 +141,3 @@ def executor_environment(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PILOTHOUSE_", "KUBECONFIG"))}
     env["HOME"] = str(home)
     return env
-
-
-def only(items: Iterator[Any] | list[Any]) -> Any:
-    values = list(items)
-    assert len(values) == 1, values
-    return values[0]

@@ -268,6 +268,14 @@ async def test_a_restarted_server_is_picked_up_again(double: ProtocolDouble) -> 
             assert (await double.wait_result(second, seconds=10))["success"]
 
 
+async def test_a_server_that_does_not_hold_polls_is_not_hammered(
+    double: ProtocolDouble, server_url: str
+) -> None:
+    async with agent_for(server_url, double, poll_wait_seconds=0):
+        await asyncio.sleep(2.5)
+    assert 2 <= len(polls(double)) <= 3
+
+
 async def test_401_three_times_in_a_row_ends_the_loop(double: ProtocolDouble, server_url: str) -> None:
     async with agent_for(server_url, double, token="wrong") as harness:
         code = await asyncio.wait_for(harness.task, 10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -205,6 +206,30 @@ async def test_refresh_unless_recent_limits_the_rate() -> None:
     now[0] += 11
     await discovery.refresh_unless_recent(10)
     assert fetch.calls == 2
+
+
+async def test_refresh_after_needs_a_discovery_that_started_later() -> None:
+    fetch = ScriptedFetch(BASIC, delay=0.2)
+    discovery = ResourceDiscovery(fetch)
+    in_progress = asyncio.create_task(discovery.refresh())
+    await asyncio.sleep(0.05)
+    assert discovery.attempts == 1
+    # Arrived before the running discovery started (attempts was 0): joining it is enough.
+    await discovery.refresh_after(0, min_interval=0)
+    assert fetch.calls == 1
+    await in_progress
+    # Arrived after it started: only a new one can know what changed since.
+    await discovery.refresh_after(1, min_interval=0)
+    assert fetch.calls == 2
+
+
+async def test_refresh_after_keeps_the_minimum_interval() -> None:
+    discovery = ResourceDiscovery(ScriptedFetch(BASIC))
+    await discovery.refresh()
+    started = time.monotonic()
+    await discovery.refresh_after(discovery.attempts, min_interval=0.3)
+    assert time.monotonic() - started >= 0.25
+    assert discovery.attempts == 2
 
 
 async def test_maintain_reports_each_change_once_and_stops_when_unsupported() -> None:

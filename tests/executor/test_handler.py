@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import time
 
 import pytest
 
@@ -23,11 +25,21 @@ def make_handler(
     mode: SecurityMode = SecurityMode.READ_ONLY,
     kubectl: CannedKubectl | None = None,
     clock: list[float] | None = None,
+    refresh_interval: float = 2.0,
 ) -> tuple[CommandHandler, CannedKubectl]:
+    """A handler over scripted discovery; ``clock`` (a mutable list) replaces the real clock."""
     kubectl = kubectl or CannedKubectl()
-    now = clock or [0.0]
-    discovery = ResourceDiscovery(fetch or ScriptedFetch(BUILTIN), clock=lambda: now[0])
-    return CommandHandler(mode=mode, discovery=discovery, kubectl=kubectl, max_output_bytes=4096), kubectl
+    discovery = ResourceDiscovery(
+        fetch or ScriptedFetch(BUILTIN), clock=time.monotonic if clock is None else lambda: clock[0]
+    )
+    handler = CommandHandler(
+        mode=mode,
+        discovery=discovery,
+        kubectl=kubectl,
+        max_output_bytes=4096,
+        unknown_resource_refresh_seconds=refresh_interval,
+    )
+    return handler, kubectl
 
 
 def command(*args: str, kind: str = "kubectl", timeout: float = 10.0) -> Command:
@@ -108,30 +120,29 @@ async def test_without_discovery_every_command_is_refused_until_it_succeeds() ->
     assert fetch.calls == 2
 
 
-async def test_an_unknown_type_triggers_one_refresh_and_a_new_crd_is_then_allowed() -> None:
-    clock = [0.0]
+async def test_a_type_created_just_after_the_last_discovery_is_found_by_waiting_for_the_next() -> None:
     fetch = ScriptedFetch(BUILTIN, (*BUILTIN, WIDGETS))
-    handler, kubectl = make_handler(fetch, clock=clock)
+    handler, kubectl = make_handler(fetch, refresh_interval=0.3)
     assert (await handler.handle(command("get", "pods"))).success
-    clock[0] += 11
-    result = await handler.handle(command("get", "wd"))
+    started = time.monotonic()
+    result = await handler.handle(command("get", "wd"))  # the CRD appeared after that discovery
     assert result.success, result.error
+    assert time.monotonic() - started >= 0.25  # waited for the interval rather than deny
     assert kubectl.calls[-1] == ("get", "wd")
     assert fetch.calls == 2
 
 
-async def test_a_type_unknown_even_after_refresh_stays_denied_and_refreshes_are_limited() -> None:
-    clock = [0.0]
-    fetch = ScriptedFetch(BUILTIN)
-    handler, kubectl = make_handler(fetch, clock=clock)
+async def test_a_burst_naming_an_unknown_type_shares_one_discovery() -> None:
+    fetch = ScriptedFetch(BUILTIN, delay=0.05)
+    handler, kubectl = make_handler(fetch, refresh_interval=0.2)
     await handler.handle(command("get", "pods"))
-    clock[0] += 11
-    for _ in range(3):
-        result = await handler.handle(command("get", "gadgets"))
+    results = await asyncio.gather(*(handler.handle(command("get", "gadgets")) for _ in range(20)))
+    for result in results:
         assert not result.success
         assert result.error is not None
         assert result.error.startswith(DENIED_PREFIX)
-    assert fetch.calls == 2  # one refresh for the burst, not one per command
+        assert "unknown resource type 'gadgets'" in result.error
+    assert fetch.calls == 2  # all arrived before the next discovery started: they share it
     assert kubectl.calls == [("get", "pods")]
 
 

@@ -14,6 +14,7 @@ import pytest
 from pilothouse.executor.handler import DENIED_PREFIX
 from pilothouse.executor.testing import ProtocolDouble
 from pilothouse.policy import REDACTED, SecurityMode
+from pilothouse.sim.serving import SimServer
 from tests.executor.conftest import SECRET_VALUE, ConfigFactory, running
 from tests.executor.processes import running_with
 
@@ -136,6 +137,41 @@ async def test_slow_commands_run_in_parallel_up_to_the_concurrency(
     assert all(result["success"] for result in results), results
     assert all(result["execution_time_ms"] >= 1900 for result in results)
     assert elapsed < 5.0
+
+
+WIDGETS_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.example.com"},
+    "spec": {
+        "group": "example.com",
+        "scope": "Namespaced",
+        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wd"]},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                },
+            }
+        ],
+    },
+}
+
+
+async def test_a_crd_created_after_start_is_found_by_refreshing_discovery(
+    double: ProtocolDouble, make_config: ConfigFactory, sim_cluster: SimServer
+) -> None:
+    assert sim_cluster.kubeconfig_path is not None
+    async with running(make_config(kubeconfig=sim_cluster.kubeconfig_path)):
+        await run_all(double, ("get", "nodes"))  # the first discovery, without widgets
+        sim_cluster.cluster.apply(WIDGETS_CRD)
+        (widgets,) = await run_all(double, ("get", "wd", "-n", "shop"))
+    assert widgets["success"], widgets
+    assert "No resources found" in widgets["output"]
+    assert any(entry["plural"] == "widgets" for entry in double.discovery or [])
 
 
 async def test_discovery_is_reported_to_the_server(

@@ -215,6 +215,19 @@ async def test_tty_resizes_and_drops_stderr(sandbox: ContainerSandbox) -> None:
 
 
 @requires_bwrap
+@pytest.mark.parametrize(("tty", "cat_status"), [(False, b"0"), (True, b"124")])
+async def test_without_stdin_input_ends_at_once_but_a_terminal_stays_open(
+    sandbox: ContainerSandbox, tty: bool, cat_status: bytes
+) -> None:
+    # 124: timeout had to stop cat, which never saw the end of its input.
+    script = ["sh", "-c", "timeout --foreground 0.3 cat; echo $?"]
+
+    transcript = await begin_exec(sandbox, script, stdin=False, tty=tty).finish()
+
+    assert transcript.data(1).split() == [cat_status]
+
+
+@requires_bwrap
 async def test_unrequested_output_is_dropped_and_open_frame_uses_lowest_stream(
     sandbox: ContainerSandbox,
 ) -> None:

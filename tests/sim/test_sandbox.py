@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -197,6 +198,18 @@ async def test_working_directory_is_created_and_used(tmp_path: Path) -> None:
 
     assert finished.stdout == b"/data/app\n"
     assert (tmp_path / "c" / "data" / "app" / "here").exists()
+
+
+@requires_bwrap
+async def test_no_descriptor_of_the_server_leaks_in(sandbox: ContainerSandbox) -> None:
+    inheritable = os.open("/dev/null", os.O_RDONLY)
+    os.set_inheritable(inheritable, True)
+    try:
+        finished = await run(sandbox, ["ls", "/proc/self/fd"])
+    finally:
+        os.close(inheritable)
+
+    assert finished.stdout.split() == [b"0", b"1", b"2", b"3"]  # 3: ls reading the directory
 
 
 @requires_bwrap
@@ -409,3 +422,21 @@ def test_invalid_sandbox_settings_are_rejected(tmp_path: Path, arguments: dict[s
     settings: dict[str, object] = {"root_dir": tmp_path, "hostname": "ok", **arguments}
     with pytest.raises(ValueError, match=r"hostname|environment|working_dir"):
         ContainerSandbox(**settings)  # type: ignore[arg-type]
+
+
+@requires_bwrap
+def test_works_on_uvloop_as_under_uvicorn(sandbox: ContainerSandbox) -> None:
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> tuple[Finished, bytes]:
+        piped = await run(sandbox, ["sh", "-c", "cat; ls /proc/self/fd"], stdin=b"in\n")
+        process = await start_process(sandbox, ["echo", "on a tty"], tty=True, limits=SandboxLimits())
+        on_tty = await read_all(process.read_stdout)
+        await process.wait()
+        return piped, on_tty
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        piped, on_tty = runner.run(scenario())
+
+    assert piped.stdout == b"in\n0\n1\n2\n3\n"  # and no leaked descriptor
+    assert on_tty == b"on a tty\r\n"

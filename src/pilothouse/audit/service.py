@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pilothouse.audit.models import AuditEvent
@@ -152,7 +152,7 @@ def _conditions(query: AuditQuery) -> list[ColumnElement[bool]]:
 
 async def search(session: AsyncSession, query: AuditQuery) -> tuple[list[AuditEvent], int]:
     """Matching events, newest first, one page of them, and how many match in all."""
-    where = and_(*_conditions(query))
+    where = and_(true(), *_conditions(query))
     total = (await session.execute(select(func.count()).select_from(AuditEvent).where(where))).scalar_one()
     page = await session.execute(
         select(AuditEvent)

@@ -32,12 +32,14 @@ _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="
 _bearer = HTTPBearer(auto_error=False, description="API key (ph_…) as a bearer token")
 
 
-def get_authenticator(request: Request) -> Authenticator:
+# async although it awaits nothing: FastAPI runs plain def dependencies in a thread pool,
+# which would cost a thread hop on every request.
+async def get_authenticator(request: Request) -> Authenticator:
     authenticator: Authenticator = request.app.state.authenticator
     return authenticator
 
 
-def get_access_guard(request: Request) -> AccessGuard:
+async def get_access_guard(request: Request) -> AccessGuard:
     guard: AccessGuard = request.app.state.access_guard
     return guard
 

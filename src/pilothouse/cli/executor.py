@@ -17,6 +17,8 @@ from pilothouse.observability.logging import configure_logging, get_logger
 from pilothouse.policy import DEFAULT_SECURITY_MODE, SecurityMode
 
 _ENV = "PILOTHOUSE_EXECUTOR_"
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_LOG_FORMATS = ("json", "console")
 
 
 def executor_command(
@@ -66,8 +68,10 @@ def executor_command(
     discovery_refresh: Annotated[
         float, typer.Option(envvar=f"{_ENV}DISCOVERY_REFRESH", help="Seconds between discovery refreshes.")
     ] = 300.0,
-    log_level: Annotated[str, typer.Option(envvar=f"{_ENV}LOG_LEVEL")] = "INFO",
-    log_format: Annotated[str, typer.Option(envvar=f"{_ENV}LOG_FORMAT", help="json or console.")] = "json",
+    log_level: Annotated[str, typer.Option(envvar=f"{_ENV}LOG_LEVEL", help=", ".join(_LOG_LEVELS))] = "INFO",
+    log_format: Annotated[
+        str, typer.Option(envvar=f"{_ENV}LOG_FORMAT", help=", ".join(_LOG_FORMATS))
+    ] = "json",
 ) -> None:
     """Run the in-cluster agent: poll the server for commands, run them here, post the results."""
     try:
@@ -86,6 +90,10 @@ def executor_command(
         )
     except ConfigError as error:
         raise typer.BadParameter(str(error)) from None
+    if log_level.upper() not in _LOG_LEVELS:
+        raise typer.BadParameter(f"must be one of {', '.join(_LOG_LEVELS)}", param_hint="--log-level")
+    if log_format not in _LOG_FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(_LOG_FORMATS)}", param_hint="--log-format")
     configure_logging(log_level, log_format)
     # httpx logs every request at INFO: a line per long-poll. The agent logs what matters itself.
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from pilothouse.cli import audit, clusters, keys, serve
+from pilothouse.cli.demo import demo_command
 from pilothouse.cli.executor import executor_command
 from pilothouse.cli.sim import sim_command
 
@@ -14,6 +15,7 @@ app = typer.Typer(
     help="Pilothouse: safe, audited access to Kubernetes clusters for AI agents and the people who "
     "supervise them.",
 )
+app.command("demo", help="Run the demo: simulated cluster, server and executor.")(demo_command)
 app.command("sim", help="Run the simulated Kubernetes cluster.")(sim_command)
 app.command("serve", help="Run the API server.")(serve.serve_command)
 app.add_typer(keys.keys_app, name="keys")

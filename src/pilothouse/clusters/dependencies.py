@@ -22,7 +22,9 @@ DEFAULT_EXECUTOR_ID = "default"
 _HEADER_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+:-]{0,63}")
 
 
-def get_cluster_registry(request: Request) -> ClusterRegistry:
+# async although it awaits nothing: FastAPI runs plain def dependencies in a thread pool,
+# which would cost a thread hop on every request.
+async def get_cluster_registry(request: Request) -> ClusterRegistry:
     registry: ClusterRegistry = request.app.state.cluster_registry
     return registry
 

@@ -101,6 +101,8 @@ class ClusterRegistry:
         self.database = database
         self.clock = clock
         self._stale = timedelta(seconds=settings.executor_stale_seconds)
+        # Well inside the staleness limit, so that throttling never makes a live executor stale.
+        self._heartbeat_interval = min(HEARTBEAT_WRITE_INTERVAL, self._stale / 4)
         self._token_cache_seconds = settings.auth_cache_seconds
         self._default_mode = SecurityMode(settings.default_security_mode)
         # cluster id -> (valid until, (salt, hash) or None when the cluster has no token)
@@ -291,7 +293,7 @@ class ClusterRegistry:
         now = self.clock()
         key = (executor.cluster_id, executor.executor_id)
         last = self._heartbeats.get(key)
-        if last is not None and now - last[0] < HEARTBEAT_WRITE_INTERVAL and last[1] == executor.version:
+        if last is not None and now - last[0] < self._heartbeat_interval and last[1] == executor.version:
             return
         values = {
             "cluster_id": executor.cluster_id,

@@ -9,7 +9,9 @@ from fastapi import Depends, Request
 from pilothouse.commands.service import CommandService
 
 
-def get_command_service(request: Request) -> CommandService:
+# async although it awaits nothing: FastAPI runs plain def dependencies in a thread pool,
+# which would cost a thread hop on every request.
+async def get_command_service(request: Request) -> CommandService:
     service: CommandService = request.app.state.command_service
     return service
 

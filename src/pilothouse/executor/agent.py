@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -26,6 +27,9 @@ EXIT_OK = 0
 EXIT_UNAUTHORIZED = 3
 
 RESULT_ATTEMPTS = 5  # over about 7 s; after that the lease brings the command back anyway
+# A server that answers empty polls at once (wait=0, or one that does not hold polls) is asked at
+# most this often, instead of in a tight loop.
+MIN_EMPTY_POLL_INTERVAL = 1.0
 _T = TypeVar("_T")
 
 
@@ -55,7 +59,7 @@ class Agent:
         self._reconnect = reconnect
         self._result_retry = result_retry
         self._max_unauthorized = max_unauthorized
-        self._stop = stop or asyncio.Event()
+        self._stop = stop if stop is not None else asyncio.Event()
         # Commands received and not yet reported, by id. More than `concurrency` only when one
         # answer brought more commands than free slots; the extra ones wait for `_slots`.
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -90,6 +94,7 @@ class Agent:
             if self.inflight >= self._concurrency:
                 await self._wait_for_slot()
                 continue
+            polled_at = time.monotonic()
             try:
                 commands, malformed = await self._unless_stopped(
                     self._client.poll(self._poll_wait, inflight=self.inflight)
@@ -115,6 +120,8 @@ class Agent:
                 self._reject(item)
             for command in commands:
                 self._start(command)
+            if not commands and not malformed:
+                await self._pause(MIN_EMPTY_POLL_INTERVAL - (time.monotonic() - polled_at))
         return EXIT_OK
 
     def _answered(self) -> None:
@@ -207,6 +214,8 @@ class Agent:
             log.warning("executor.heartbeat_failed", error=str(error))
 
     async def _pause(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)
 

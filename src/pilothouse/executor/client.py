@@ -63,9 +63,9 @@ class AgentClient:
                 protocol.EXECUTOR_ID: executor_id,
                 protocol.EXECUTOR_VERSION: version,
             },
+            # trust_env stays on: behind an egress proxy HTTPS_PROXY is how the server is reached,
+            # and SSL_CERT_FILE how a private CA is trusted.
             timeout=_TIMEOUT,
-            # Proxy settings from the environment would route the executor's token elsewhere.
-            trust_env=False,
         )
 
     # Every method takes ``inflight``, the commands this executor holds right now: every request is

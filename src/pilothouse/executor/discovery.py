@@ -130,7 +130,8 @@ class ResourceDiscovery:
         self._resources: tuple[DiscoveredResource, ...] = ()
         self._catalog: StaticResourceCatalog | None = None
         self._generation = 0
-        self._last_attempt: float | None = None
+        self._attempts = 0  # discoveries started
+        self._last_attempt: float | None = None  # when the latest one started (clock)
         self._last_error: str | None = None
         self._running: asyncio.Task[None] | None = None
         self.changed = asyncio.Event()  # set when the resources change; the reader clears it
@@ -150,6 +151,11 @@ class ResourceDiscovery:
         return self._generation
 
     @property
+    def attempts(self) -> int:
+        """How many discoveries have started; see ``refresh_after``."""
+        return self._attempts
+
+    @property
     def last_error(self) -> str | None:
         """Why the latest attempt failed; None after a success."""
         return self._last_error
@@ -158,16 +164,40 @@ class ResourceDiscovery:
         """Run discovery now, or join the run already in progress. Never raises for a failure:
         ``last_error`` says what went wrong."""
         if self._running is None or self._running.done():
+            self._attempts += 1
+            self._last_attempt = self._clock()
             self._running = asyncio.create_task(self._run(), name="executor-discovery")
         # Shielded: one caller being cancelled must not cancel the run the others wait for.
         await asyncio.shield(self._running)
 
     async def refresh_unless_recent(self, seconds: float) -> None:
-        """Refresh unless an attempt started within ``seconds``: a burst of commands naming an
-        unknown type must not become a burst of discoveries."""
+        """Refresh unless an attempt started within ``seconds`` (joining one in progress)."""
         recent = self._last_attempt is not None and self._clock() - self._last_attempt < seconds
-        if not recent or (self._running is not None and not self._running.done()):
+        if not recent or self._in_progress():
             await self.refresh()
+
+    async def refresh_after(self, attempt: int, *, min_interval: float) -> None:
+        """Return once a discovery that started after the ``attempt``-th has finished.
+
+        A command naming a type the catalog lacks reads ``attempts`` first and calls this: only a
+        discovery that started after the command arrived can know a type created just before. One
+        that is in progress is joined, so a burst of such commands shares at most two; and none
+        starts sooner than ``min_interval`` after the previous one, so steady traffic naming a type
+        that does not exist costs at most one ``kubectl api-resources`` per interval.
+        """
+        while self._attempts <= attempt or self._in_progress():
+            if self._in_progress():
+                assert self._running is not None
+                await asyncio.shield(self._running)
+                continue
+            since = self._clock() - self._last_attempt if self._last_attempt is not None else min_interval
+            if since < min_interval:
+                await asyncio.sleep(min_interval - since)
+                continue  # another caller may have started one meanwhile
+            await self.refresh()
+
+    def _in_progress(self) -> bool:
+        return self._running is not None and not self._running.done()
 
     async def aclose(self) -> None:
         """Cancel a discovery in progress (its kubectl is killed with it)."""
@@ -176,7 +206,6 @@ class ResourceDiscovery:
             await asyncio.wait({self._running})
 
     async def _run(self) -> None:
-        self._last_attempt = self._clock()
         try:
             resources = await self._fetch()
         except Exception as error:  # any failure: keep the last good catalog, record why

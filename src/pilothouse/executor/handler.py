@@ -21,8 +21,9 @@ log = get_logger("pilothouse.executor.handler")
 
 DENIED_PREFIX = "denied by executor policy: "
 UNAVAILABLE_PREFIX = "executor policy unavailable: "
-# A type unknown to discovery may be a CRD created a moment ago; look again, but not more often.
-UNKNOWN_RESOURCE_REFRESH_SECONDS = 10.0
+# A type unknown to discovery may be a CRD created a moment ago: discovery runs again before the
+# command is denied, but not more often than this (the command may wait that long).
+UNKNOWN_RESOURCE_REFRESH_SECONDS = 2.0
 # Before the first discovery succeeds, a command waits for one more attempt at most this often.
 INITIAL_DISCOVERY_RETRY_SECONDS = 5.0
 
@@ -47,11 +48,13 @@ class CommandHandler:
         discovery: ResourceDiscovery,
         kubectl: CommandRunner,
         max_output_bytes: int,
+        unknown_resource_refresh_seconds: float = UNKNOWN_RESOURCE_REFRESH_SECONDS,
     ) -> None:
         self._mode = mode
         self._discovery = discovery
         self._kubectl = kubectl
         self._max_output_bytes = max_output_bytes
+        self._unknown_resource_refresh = unknown_resource_refresh_seconds
 
     async def handle(self, command: Command) -> CommandResult:
         started = time.monotonic()
@@ -72,10 +75,10 @@ class CommandHandler:
         """The executor's verdict. Its ``reason`` is the complete error text when denied."""
         if self._discovery.catalog is None:
             await self._discovery.refresh_unless_recent(INITIAL_DISCOVERY_RETRY_SECONDS)
-        generation = self._discovery.generation
+        attempts, generation = self._discovery.attempts, self._discovery.generation
         decision = self._decide_now(args)
         if decision.code == DecisionCode.UNKNOWN_RESOURCE:
-            await self._discovery.refresh_unless_recent(UNKNOWN_RESOURCE_REFRESH_SECONDS)
+            await self._discovery.refresh_after(attempts, min_interval=self._unknown_resource_refresh)
             if self._discovery.generation != generation:
                 decision = self._decide_now(args)
         return decision

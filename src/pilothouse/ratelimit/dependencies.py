@@ -9,7 +9,9 @@ from fastapi import Depends, Request
 from pilothouse.ratelimit.service import RateLimiter
 
 
-def get_rate_limiter(request: Request) -> RateLimiter:
+# async although it awaits nothing: FastAPI runs plain def dependencies in a thread pool,
+# which would cost a thread hop on every request.
+async def get_rate_limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.rate_limiter
     return limiter
 

@@ -9,7 +9,9 @@ from fastapi import Depends, Request
 from pilothouse.sessions.service import SessionService
 
 
-def get_session_service(request: Request) -> SessionService:
+# async although it awaits nothing: FastAPI runs plain def dependencies in a thread pool,
+# which would cost a thread hop on every request.
+async def get_session_service(request: Request) -> SessionService:
     service: SessionService = request.app.state.session_service
     return service
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, and_, func, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pilothouse.audit.clock import Clock, utc_now
@@ -171,7 +171,7 @@ class SessionService:
             conditions.append(DebugSession.cluster_id == cluster_id)
         if status is not None:
             conditions.append(_status_condition(status, self.clock()))
-        where = and_(*conditions)
+        where = and_(true(), *conditions)
         async with self.database.session() as session:
             total = await session.scalar(select(func.count()).select_from(DebugSession).where(where))
             rows = await session.scalars(

@@ -145,7 +145,9 @@ class _Session:
         self._stderr = stderr
 
     async def run(self) -> None:
-        if not self._forward_stdin:
+        if not self._forward_stdin and not self._process.tty:
+            # No stdin means end of input at once; but a terminal just stays silent,
+            # as under a real runtime, rather than have ^D typed into it.
             await self._process.close_stdin()
         receiving = asyncio.create_task(self._receive_client_frames())
         forwarding = asyncio.create_task(self._forward_output_until_exit())

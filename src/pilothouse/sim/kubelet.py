@@ -119,6 +119,7 @@ class PodRuntime:
     main: list[ContainerRuntime]
     killing_until: float | None = None
     mount_error: str | None = None
+    mount_retry_at: float | None = None
 
     def containers(self) -> list[ContainerRuntime]:
         return self.init + self.main
@@ -237,9 +238,18 @@ class Kubelet:
         if spec.get("hostNetwork"):
             ip = _node_ip(self.context.store.get(self.nodes.storage_key, "", node_name) or {})
 
+        # App containers of a pod with init containers wait as PodInitializing until those succeed.
+        waiting = "PodInitializing" if spec.get("initContainers") else "ContainerCreating"
+
         def runtimes(containers: list[JsonObject], init: bool) -> list[ContainerRuntime]:
             return [
-                ContainerRuntime(c["name"], init, c, self.behaviours.for_container(pod, c["name"]))
+                ContainerRuntime(
+                    c["name"],
+                    init,
+                    c,
+                    self.behaviours.for_container(pod, c["name"]),
+                    reason="ContainerCreating" if init else waiting,
+                )
                 for c in containers
             ]
 
@@ -290,7 +300,11 @@ class Kubelet:
         self._write_status(pod, runtime, now)
         due = [t for c in runtime.containers() for t in c.timers.values()]
         if runtime.mount_error:
-            due.append(now + CONFIG_RETRY_SECONDS)
+            # Nothing starts until the volumes mount: only the mount retry is due (once per period).
+            due = []
+            if runtime.mount_retry_at is None or runtime.mount_retry_at <= now:
+                runtime.mount_retry_at = now + CONFIG_RETRY_SECONDS
+                due.append(runtime.mount_retry_at)
         if due:
             self.context.engine.call_at(max(min(due), now), self.name, key_of(pod))
 
@@ -332,7 +346,8 @@ class Kubelet:
                         f'MountVolume.SetUp failed for volume "{volume["name"]}" : '
                         f'{kind.lower()} "{name}" not found'
                     )
-        if (problem and problem != runtime.mount_error) or problem:
+        retrying = runtime.mount_retry_at is None or runtime.mount_retry_at <= now
+        if problem and (problem != runtime.mount_error or retrying):
             self._event(pod, WARNING, "FailedMount", problem, None)
         runtime.mount_error = problem
 

@@ -25,10 +25,17 @@ privileges) never walks a path the sandboxed code could have planted symlinks in
 
 Isolation: new user, pid, net (only `lo`), ipc, uts and cgroup namespaces; uid 0 inside
 (the calling user outside) with every capability dropped and no_new_privs; hostname
-set to the pod's; only the pod's environment; `--die-with-parent` so nothing outlives
-the server. Limits: RLIMIT_CPU and RLIMIT_AS applied by a tiny launcher shell inside
-the sandbox right before it execs the command, a wall-clock limit enforced here by
-killing bwrap (its pid namespace dies with it), and a cap on the output read back.
+set to the pod's; only the pod's environment and no inherited descriptors;
+`--die-with-parent` so nothing outlives the server. Limits: RLIMIT_CPU and RLIMIT_AS
+applied by a tiny launcher shell inside the sandbox right before it execs the command,
+a wall-clock limit enforced here by killing bwrap and the sandbox's pid 1 (the whole
+pid namespace dies with it), and a cap on the output read back.
+
+Before each exec a first, trivial sandbox run resolves the command the way execvp()
+would, so that "not found" is told apart from a command that exits non-zero. bwrap is
+started with subprocess.Popen and then watched, signalled and read through pidfds and
+non-blocking descriptors on the running loop, which behaves the same on asyncio and on
+uvloop (uvicorn's loop), whose own subprocess support differs in ways that matter here.
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ import termios
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, NamedTuple, Protocol, cast
+from typing import Final, NamedTuple
 
 # Top-level directories backed by the container's private, persistent root_dir.
 PRIVATE_DIRECTORIES: Final = ("data", "home", "mnt", "opt", "root", "srv", "tmp", "var")
@@ -95,7 +102,6 @@ _HOSTS_FILE: Final = (
 )
 _INITIAL_TERMINAL_SIZE: Final = (80, 24)
 _READ_CHUNK_BYTES: Final = 32 * 1024
-_STREAM_BUFFER_BYTES: Final = 64 * 1024  # asyncio's default: reading pauses beyond twice this
 _PROBE_TIMEOUT_SECONDS: Final = 10.0
 _MAX_HOSTNAME_LENGTH: Final = 64  # HOST_NAME_MAX; sethostname() refuses longer names
 
@@ -239,7 +245,7 @@ async def start_process(
     command = ["/bin/sh", "-c", launcher, "sh", *argv]
     working_dir = sandbox.normalized_working_dir
     with _BwrapInvocation(bwrap, sandbox, environment, command, working_dir=working_dir) as invocation:
-        running, streams = await (_spawn_with_terminal if tty else _spawn_with_pipes)(invocation)
+        running, streams = await (_start_with_terminal if tty else _start_with_pipes)(invocation)
     return SandboxProcess(running, argv, limits, streams)
 
 
@@ -249,7 +255,8 @@ class SandboxProcess:
     Without a tty, stdout and stderr are separate pipes. With a tty, the command's
     stdin, stdout and stderr are one pseudo-terminal: everything arrives through
     read_stdout() and read_stderr() returns b"" at once. Read the output to its end
-    before wait(): what is still unread then is discarded.
+    before wait(), which discards what is still unread. Always wait(): it releases
+    the descriptors.
     """
 
     def __init__(
@@ -259,6 +266,7 @@ class SandboxProcess:
         self._argv = tuple(argv)
         self._limits = limits
         self._streams = streams
+        self._stdin_closed = False
         self._output_bytes = 0
         self._termination_reason: str | None = None
         self._watchdog = asyncio.create_task(self._enforce_wall_clock_limit())
@@ -269,12 +277,12 @@ class SandboxProcess:
 
     @property
     def tty(self) -> bool:
-        return self._streams.terminal is not None
+        return self._streams.stderr is None
 
     @property
     def pid(self) -> int:
         """The host pid of the bwrap process that owns the sandbox."""
-        return self._running.process.pid
+        return self._running.pid
 
     @property
     def termination_reason(self) -> str | None:
@@ -283,11 +291,20 @@ class SandboxProcess:
 
     async def write_stdin(self, data: bytes) -> None:
         """Raises ConnectionError once the command no longer reads its stdin."""
+        if self._stdin_closed:
+            raise BrokenPipeError("stdin is closed")
         await self._streams.stdin.write(data)
 
     async def close_stdin(self) -> None:
         """End of input. A terminal cannot be half-closed: there this types ^D instead."""
-        await self._streams.stdin.close()
+        if self._stdin_closed:
+            return
+        self._stdin_closed = True
+        if self.tty:
+            with contextlib.suppress(ConnectionError):
+                await self._streams.stdin.write(b"\x04")
+        else:
+            self._streams.stdin.close()
 
     async def read_stdout(self) -> bytes:
         """The next chunk of output, b"" at the end."""
@@ -298,17 +315,17 @@ class SandboxProcess:
 
     def resize(self, cols: int, rows: int) -> None:
         """Set the terminal size (no-op without one); the foreground job gets SIGWINCH."""
-        if self._streams.terminal is not None:
-            self._streams.terminal.resize(cols, rows)
+        terminal = self._streams.stdout.fileno()
+        if self.tty and terminal is not None:
+            _set_terminal_size(terminal, cols, rows)
 
     async def wait(self) -> int:
         """The exit code; 128 + N when the command was killed by signal N."""
-        returncode = await self._running.wait()
+        returncode = await self._running.exited()
         self._watchdog.cancel()
-        if self._streams.terminal is not None:
-            self._streams.terminal.release()
-        else:
-            await self._streams.stdin.close()
+        for stream in self._streams:
+            if stream is not None:
+                stream.close()
         # A negative returncode means bwrap itself was killed (by us); report it the way
         # bwrap reports a command killed by a signal.
         return returncode if returncode >= 0 else 128 - returncode
@@ -318,11 +335,11 @@ class SandboxProcess:
         self._running.kill()
 
     def _kill_for(self, reason: str) -> None:
-        if self._running.process.returncode is None and self._termination_reason is None:
+        if self._running.returncode is None and self._termination_reason is None:
             self._termination_reason = reason
         self.kill()
 
-    async def _read_output(self, stream: _Output | None) -> bytes:
+    async def _read_output(self, stream: _AsyncFile | None) -> bytes:
         if stream is None:
             return b""
         chunk = await stream.read(_READ_CHUNK_BYTES)
@@ -340,103 +357,67 @@ class SandboxProcess:
             self._kill_for(f"wall-clock limit of {self._limits.wall_seconds:g}s exceeded")
 
 
-class _Output(Protocol):
-    async def read(self, n: int) -> bytes: ...
+class _AsyncFile:
+    """Our end of a pipe, or a pty master, read and written through the running loop.
 
-
-class _Input(Protocol):
-    async def write(self, data: bytes) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-class _PipeInput:
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self._writer = writer
-
-    async def write(self, data: bytes) -> None:
-        if self._writer.is_closing():
-            raise BrokenPipeError("stdin is closed")
-        self._writer.write(data)
-        await self._writer.drain()
-
-    async def close(self) -> None:
-        if not self._writer.is_closing():
-            self._writer.close()
-            with contextlib.suppress(ConnectionError):
-                await self._writer.wait_closed()
-
-
-class _Terminal:
-    """The pty master: the command's input, its merged output, and its window size.
-
-    Driven with os.read/os.write and the loop's reader/writer callbacks rather than
-    pipe transports, which uvloop (what uvicorn runs on) does not drive right for a
-    pty: it loses the output.
+    Plain os.read/os.write plus the loop's reader/writer callbacks, which every event
+    loop implements alike; uvloop's pipe transports, for one, lose a pty's output.
     """
 
-    def __init__(self, master: int) -> None:
-        os.set_blocking(master, False)
-        self._master: int | None = master
-        self._busy = 0  # reads and writes under way, which must finish before closing
-        self._release_requested = False
-        self._input_closed = False
+    def __init__(self, descriptor: int) -> None:
+        os.set_blocking(descriptor, False)
+        self._descriptor: int | None = descriptor
+        self._busy = 0  # reads and writes under way: closing waits for them
+        self._close_requested = False
 
-    async def read(self, n: int) -> bytes:
-        with self._in_use() as master:
-            while master is not None:
+    def fileno(self) -> int | None:
+        return self._descriptor
+
+    async def read(self, size: int) -> bytes:
+        """Up to size bytes; b"" at the end of the data."""
+        with self._in_use() as descriptor:
+            while descriptor is not None:
                 try:
-                    return os.read(master, n)
+                    return os.read(descriptor, size)
                 except BlockingIOError:
-                    await _until_ready(master, writable=False)
+                    await _until_ready(descriptor, writable=False)
                 except OSError as error:
                     if error.errno != errno.EIO:
                         raise
-                    return b""  # EIO: the sandbox closed its side, the output has ended
+                    return b""  # a pty master once the sandbox has closed its side
         return b""
 
     async def write(self, data: bytes) -> None:
         pending = memoryview(data)
-        with self._in_use() as master:
+        with self._in_use() as descriptor:
             while pending:
-                if master is None or self._input_closed:
-                    raise BrokenPipeError("the terminal is closed")
+                if descriptor is None or self._close_requested:
+                    raise BrokenPipeError("closed")
                 try:
-                    pending = pending[os.write(master, pending) :]
+                    pending = pending[os.write(descriptor, pending) :]
                 except BlockingIOError:
-                    await _until_ready(master, writable=True)
+                    await _until_ready(descriptor, writable=True)
                 except OSError as error:
                     if error.errno != errno.EIO:
-                        raise
-                    raise BrokenPipeError("the command has closed its terminal") from error
+                        raise  # EPIPE arrives as BrokenPipeError already
+                    raise BrokenPipeError("the sandbox has closed its terminal") from error
 
-    async def close(self) -> None:
-        """End of input: type the terminal's end-of-file character, once."""
-        if not self._input_closed:
-            with contextlib.suppress(ConnectionError):
-                await self.write(b"\x04")
-            self._input_closed = True
-
-    def resize(self, cols: int, rows: int) -> None:
-        if self._master is not None:
-            _set_terminal_size(self._master, cols, rows)
-
-    def release(self) -> None:
-        """Close the pty master, once no read or write is under way."""
-        self._release_requested = True
-        if self._busy == 0 and self._master is not None:
-            os.close(self._master)
-            self._master = None
+    def close(self) -> None:
+        """Close now, or as soon as the read or write under way returns."""
+        self._close_requested = True
+        if self._busy == 0 and self._descriptor is not None:
+            os.close(self._descriptor)
+            self._descriptor = None
 
     @contextlib.contextmanager
     def _in_use(self) -> Iterator[int | None]:
         self._busy += 1
         try:
-            yield self._master
+            yield self._descriptor
         finally:
             self._busy -= 1
-            if self._release_requested:
-                self.release()
+            if self._close_requested:
+                self.close()
 
 
 async def _until_ready(descriptor: int, *, writable: bool) -> None:
@@ -454,109 +435,96 @@ async def _until_ready(descriptor: int, *, writable: bool) -> None:
         (loop.remove_writer if writable else loop.remove_reader)(descriptor)
 
 
-class _RunningSandbox:
-    """A bwrap process, with pidfds for it and for the sandbox's pid 1.
+async def _read_to_end(stream: _AsyncFile) -> bytes:
+    output = b""
+    while chunk := await stream.read(_READ_CHUNK_BYTES):
+        output += chunk
+    return output
 
-    Signals go through pidfds: Process.send_signal() polls, which can reap the process
-    behind asyncio's back (its exit status then reads 255), and a plain pid can be
-    reused once reaped.
+
+class _RunningSandbox:
+    """A bwrap process, watched and signalled through pidfds, never through its pid.
+
+    A pid may be reused once reaped; and we reap bwrap ourselves, as soon as its pidfd
+    says it exited, without the event loop's child watcher (which uvloop and asyncio
+    implement differently) getting involved.
     """
 
-    def __init__(
-        self,
-        transport: asyncio.SubprocessTransport,
-        protocol: _BwrapProtocol,
-        bwrap: int | None,
-        init: int | None,
-    ) -> None:
-        self._transport = transport
-        self._protocol = protocol
-        self.process = asyncio.subprocess.Process(transport, protocol, protocol.loop)
-        self._pidfds = {"bwrap": bwrap, "init": init}
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self._process = process
+        self._bwrap: int | None = os.pidfd_open(process.pid)  # our child, not yet reaped
+        self.init: int | None = None  # pidfd of the sandbox's pid 1, once bwrap reports it
+        self._exit = asyncio.ensure_future(self._reap())
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.returncode
+
+    async def exited(self) -> int:
+        return await asyncio.shield(self._exit)
 
     def kill(self) -> None:
         # bwrap first, so that it reports being killed rather than its sandbox failing.
         # It only makes the sandbox die with it once the sandbox is set up; killing the
         # sandbox's pid 1 as well takes the whole pid namespace down at any stage.
-        for pidfd in self._pidfds.values():
+        for pidfd in (self._bwrap, self.init):
             if pidfd is not None:
                 with contextlib.suppress(ProcessLookupError):
                     signal.pidfd_send_signal(pidfd, signal.SIGKILL)
 
-    async def exited(self) -> int:
-        """bwrap's exit status, as soon as it exits.
-
-        Unlike Process.wait(), which on Python 3.11 also waits for every pipe to reach
-        end-of-file, and so forever when nobody reads the rest of the output.
-        """
-        return await asyncio.shield(self._protocol.exited)
-
-    async def wait(self) -> int:
-        """Wait for the exit, then release everything; unread output is discarded."""
-        returncode = await self.exited()
-        self.close()
-        return returncode
-
-    def close(self) -> None:
-        self._transport.close()
-        for name, pidfd in self._pidfds.items():
+    async def _reap(self) -> int:
+        assert self._bwrap is not None
+        await _until_ready(self._bwrap, writable=False)  # a pidfd is readable once exited
+        returncode = self._process.wait()  # immediate now
+        # bwrap outlives its sandbox, so nothing is left to signal.
+        for pidfd in (self._bwrap, self.init):
             if pidfd is not None:
                 os.close(pidfd)
-                self._pidfds[name] = None
-
-
-class _BwrapProtocol(asyncio.subprocess.SubprocessStreamProtocol):
-    """asyncio's own protocol for create_subprocess_exec(), plus an exit future."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(limit=_STREAM_BUFFER_BYTES, loop=loop)
-        self.loop = loop
-        self.exited: asyncio.Future[int] = loop.create_future()
-        self._subprocess: asyncio.SubprocessTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        # uvloop's subprocess transport has the interface without the base class.
-        self._subprocess = cast(asyncio.SubprocessTransport, transport)
-
-    def process_exited(self) -> None:
-        super().process_exited()
-        assert self._subprocess is not None
-        returncode = self._subprocess.get_returncode()
-        if returncode is not None and not self.exited.done():
-            self.exited.set_result(returncode)
+        self._bwrap = self.init = None
+        return returncode
 
 
 class _Streams(NamedTuple):
-    stdin: _Input
-    stdout: _Output
-    stderr: _Output | None  # None with a terminal
-    terminal: _Terminal | None
+    stdin: _AsyncFile
+    stdout: _AsyncFile
+    stderr: _AsyncFile | None  # None with a terminal, which carries both outputs
 
 
-async def _spawn_with_pipes(invocation: _BwrapInvocation) -> tuple[_RunningSandbox, _Streams]:
-    pipe = asyncio.subprocess.PIPE
-    running = await invocation.spawn(stdin=pipe, stdout=pipe, stderr=pipe)
-    process = running.process
-    assert process.stdin is not None
-    assert process.stdout is not None
-    assert process.stderr is not None
-    return running, _Streams(_PipeInput(process.stdin), process.stdout, process.stderr, terminal=None)
-
-
-async def _spawn_with_terminal(invocation: _BwrapInvocation) -> tuple[_RunningSandbox, _Streams]:
-    master, slave = os.openpty()
+async def _start_with_pipes(invocation: _BwrapInvocation) -> tuple[_RunningSandbox, _Streams]:
+    stdin, to_stdin = os.pipe()
+    from_stdout, stdout = os.pipe()
+    from_stderr, stderr = os.pipe()
+    streams = _Streams(_AsyncFile(to_stdin), _AsyncFile(from_stdout), _AsyncFile(from_stderr))
     try:
-        _set_terminal_size(master, *_INITIAL_TERMINAL_SIZE)
-        running = await invocation.spawn(stdin=slave, stdout=slave, stderr=slave)
+        running = await invocation.start(stdin=stdin, stdout=stdout, stderr=stderr)
     except BaseException:
-        os.close(master)
+        for stream in streams:
+            if stream is not None:
+                stream.close()
         raise
     finally:
-        # Only the sandbox may hold the slave: reading the master ends when it exits.
+        # Only the sandbox may hold its ends: reading ours ends when it exits.
+        for descriptor in (stdin, stdout, stderr):
+            os.close(descriptor)
+    return running, streams
+
+
+async def _start_with_terminal(invocation: _BwrapInvocation) -> tuple[_RunningSandbox, _Streams]:
+    master, slave = os.openpty()
+    terminal = _AsyncFile(master)
+    try:
+        _set_terminal_size(master, *_INITIAL_TERMINAL_SIZE)
+        running = await invocation.start(stdin=slave, stdout=slave, stderr=slave)
+    except BaseException:
+        terminal.close()
+        raise
+    finally:
         os.close(slave)
-    terminal = _Terminal(master)
-    return running, _Streams(terminal, terminal, stderr=None, terminal=terminal)
+    return running, _Streams(stdin=terminal, stdout=terminal, stderr=None)
 
 
 async def _check_command_can_start(
@@ -566,20 +534,24 @@ async def _check_command_can_start(
     working_dir = sandbox.normalized_working_dir
     command = ["/bin/sh", "-c", _PROBE_SCRIPT, "sh", working_dir, argv[0]]
     with _BwrapInvocation(bwrap, sandbox, environment, command) as invocation:
-        pipe = asyncio.subprocess.PIPE
-        probe = await invocation.spawn(stdin=asyncio.subprocess.DEVNULL, stdout=pipe, stderr=pipe)
+        probe, streams = await _start_with_pipes(invocation)
+    assert streams.stderr is not None
+    streams.stdin.close()
     try:
-        output, errors = await asyncio.wait_for(probe.process.communicate(), _PROBE_TIMEOUT_SECONDS)
+        async with asyncio.timeout(_PROBE_TIMEOUT_SECONDS):
+            output, errors = await asyncio.gather(_read_to_end(streams.stdout), _read_to_end(streams.stderr))
+            returncode = await probe.exited()
     except TimeoutError:
         probe.kill()
-        await probe.wait()
+        await probe.exited()
         raise SandboxError("the sandbox did not start in time") from None
     finally:
-        probe.close()
+        streams.stdout.close()
+        streams.stderr.close()
     verdict = output.decode(errors="replace").strip()
     program = argv[0]
-    if probe.process.returncode != 0 or verdict not in {"found", "missing", "denied", "notfound", "nodir"}:
-        detail = errors.decode(errors="replace").strip() or f"exit code {probe.process.returncode}"
+    if returncode != 0 or verdict not in {"found", "missing", "denied", "notfound", "nodir"}:
+        detail = errors.decode(errors="replace").strip() or f"exit code {returncode}"
         raise SandboxError(f"could not set up the sandbox: {detail}")
     # The details are worded as runc words them, since that is what users search for.
     if verdict == "notfound":
@@ -675,29 +647,32 @@ class _BwrapInvocation:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    async def spawn(self, *, stdin: int, stdout: int, stderr: int) -> _RunningSandbox:
-        """Start bwrap, as asyncio.create_subprocess_exec() would but with an exit future."""
-        loop = asyncio.get_running_loop()
+    async def start(self, *, stdin: int, stdout: int, stderr: int) -> _RunningSandbox:
+        """Start bwrap with these descriptors as its standard streams."""
         try:
-            transport, protocol = await loop.subprocess_exec(
-                lambda: _BwrapProtocol(loop),
-                *self.argv,
-                stdin=stdin,
-                stdout=stdout,
-                stderr=stderr,
-                pass_fds=self.pass_fds,
-                env={},
-                start_new_session=True,  # out of reach of signals aimed at the server's group
-            )
+            running = _RunningSandbox(self._popen(stdin, stdout, stderr))
         finally:
             self._close_bwrap_descriptors()  # so that a failing bwrap ends the info report
-        bwrap = _open_pidfd(transport.get_pid())  # None only if bwrap already ended
         try:
-            init = await self._open_sandbox_init(transport.get_pid())
+            running.init = await self._open_sandbox_init(running.pid)
         except BaseException:
-            _RunningSandbox(transport, protocol, bwrap, init=None).close()  # closing kills bwrap
+            running.kill()
             raise
-        return _RunningSandbox(transport, protocol, bwrap, init)
+        return running
+
+    def _popen(self, stdin: int, stdout: int, stderr: int) -> subprocess.Popen[bytes]:
+        # Popen itself, not the event loop's subprocess support: close_fds is honoured
+        # (uvloop passes every inheritable descriptor of the server on to the sandbox).
+        return subprocess.Popen(
+            self.argv,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            pass_fds=self.pass_fds,
+            close_fds=True,
+            env={},
+            start_new_session=True,  # out of reach of signals aimed at the server's group
+        )
 
     async def _open_sandbox_init(self, bwrap_pid: int) -> int | None:
         """A pidfd for the sandbox's pid 1, whose host pid bwrap reports on --info-fd.
@@ -709,32 +684,32 @@ class _BwrapInvocation:
             child_pid = int(json.loads(await self._read_info())["child-pid"])
         except (ValueError, KeyError, TypeError):
             return None
-        pidfd = _open_pidfd(child_pid)
+        try:
+            pidfd = os.pidfd_open(child_pid)
+        except ProcessLookupError:
+            return None
         # bwrap reaps its child only after reporting it, so the pid cannot have been
         # reused unless the sandbox already ended: then it is no longer bwrap's child.
-        if pidfd is not None and _parent_pid(child_pid) != bwrap_pid:
+        if _parent_pid(child_pid) != bwrap_pid:
             os.close(pidfd)
             return None
         return pidfd
 
     async def _read_info(self) -> bytes:
         assert self._info_reader is not None
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        source = os.fdopen(self._info_reader, "rb", 0)
-        self._info_reader = None  # the transport owns it now
-        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), source)
+        info = _AsyncFile(self._info_reader)
+        self._info_reader = None
         report = b""
         try:
             async with asyncio.timeout(_PROBE_TIMEOUT_SECONDS):
                 # Not until EOF: the sandbox's processes may hold the pipe open. Closing
                 # our end before bwrap wrote would kill bwrap with SIGPIPE mid-setup.
-                while not report.rstrip().endswith(b"}") and (chunk := await reader.read(4096)):
+                while not report.rstrip().endswith(b"}") and (chunk := await info.read(4096)):
                     report += chunk
         except TimeoutError:
             pass
         finally:
-            transport.close()
+            info.close()
         return report
 
     def close(self) -> None:
@@ -823,13 +798,6 @@ def _memfd(content: bytes) -> int:
 def _set_terminal_size(terminal: int, cols: int, rows: int) -> None:
     cols, rows = (min(max(value, 0), 0xFFFF) for value in (cols, rows))
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-
-def _open_pidfd(pid: int) -> int | None:
-    try:
-        return os.pidfd_open(pid)
-    except ProcessLookupError:
-        return None
 
 
 def _parent_pid(pid: int) -> int | None:

@@ -165,7 +165,8 @@ async def check_endpoints(sim: Sim, entry: Json) -> None:
 
 
 async def check_object(sim: Sim, entry: Json) -> None:
-    args = [entry["kind"], entry["name"], *(["-n", entry["namespace"]] if "namespace" in entry else [])]
+    args = [entry["kind"], *([entry["name"]] if "name" in entry else ["-l", entry["selector"]])]
+    args += ["-n", entry["namespace"]] if "namespace" in entry else []
     if "columns" in entry:
         (row,) = table((await sim.kubectl("get", *args)).stdout)
         for column, value in entry["columns"].items():
