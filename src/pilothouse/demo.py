@@ -21,18 +21,12 @@ import httpx
 import uvicorn
 
 from pilothouse.app import create_app
-from pilothouse.audit.clock import utc_now
-from pilothouse.audit.service import Actor
-from pilothouse.auth.principal import Scope
-from pilothouse.auth.service import create_key
-from pilothouse.clusters.service import ClusterRegistry
+from pilothouse.bootstrap import bootstrap_cluster_access
 from pilothouse.observability.logging import configure_logging
-from pilothouse.settings import Settings, load_settings
+from pilothouse.settings import load_settings
 from pilothouse.sim.cluster import SimCluster
 from pilothouse.sim.scenario import install, load_scenario
 from pilothouse.sim.serving import SimServer
-from pilothouse.store.database import Database
-from pilothouse.store.migrate import upgrade_to_head
 
 CLUSTER_ID = "demo"
 CONNECT_TIMEOUT_SECONDS = 30.0
@@ -44,6 +38,7 @@ class DemoAccess:
     api_key: str
     cluster_id: str
     kubeconfig: Path
+    database_url: str
 
     def exports(self) -> str:
         return "".join(
@@ -52,6 +47,7 @@ class DemoAccess:
                 ("PILOTHOUSE_URL", self.url),
                 ("PILOTHOUSE_API_KEY", self.api_key),
                 ("PILOTHOUSE_CLUSTER", self.cluster_id),
+                ("PILOTHOUSE_DATABASE_URL", self.database_url),
                 ("KUBECONFIG", str(self.kubeconfig)),
             )
         )
@@ -73,31 +69,6 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-async def _bootstrap(settings: Settings) -> tuple[str, str]:
-    """Migrate the fresh database, create an admin key and register the demo cluster."""
-    database = Database(settings.database_url)
-    await database.connect()
-    try:
-        await upgrade_to_head(settings.database_url, engine=database.engine)
-        registry = ClusterRegistry(database, settings)
-        async with database.session() as session:
-            actor = Actor(key_id=None, name="pilothouse demo")
-            key = await create_key(
-                session,
-                name="demo-admin",
-                scopes=[s.value for s in Scope],
-                clusters=None,
-                actor=actor,
-                now=utc_now(),
-            )
-            issued = await registry.add(
-                session, CLUSTER_ID, actor=actor, name="Simulated demo cluster", security_mode="readOnly"
-            )
-        return key.plaintext, issued.token
-    finally:
-        await database.dispose()
 
 
 async def _wait_connected(url: str, api_key: str, executor: asyncio.subprocess.Process) -> None:
@@ -132,7 +103,14 @@ async def run_demo(*, port: int, scenario: str, state_dir: Path, seed: int = 0) 
         log_level="WARNING",
         log_format="console",
     )
-    api_key, executor_token = await _bootstrap(settings)
+    api_key, executor_token = await bootstrap_cluster_access(
+        settings,
+        CLUSTER_ID,
+        security_mode="readOnly",
+        cluster_name="Simulated demo cluster",
+        key_name="demo-admin",
+        actor_name="pilothouse demo",
+    )
     url = f"http://127.0.0.1:{port}"
 
     server = uvicorn.Server(
@@ -177,7 +155,7 @@ async def run_demo(*, port: int, scenario: str, state_dir: Path, seed: int = 0) 
             start_new_session=True,
         )
         await _wait_connected(url, api_key, executor)
-        access = DemoAccess(url, api_key, CLUSTER_ID, sim.kubeconfig_path)
+        access = DemoAccess(url, api_key, CLUSTER_ID, sim.kubeconfig_path, settings.database_url)
         env_file = state_dir.parent / "demo.env"
         env_file.write_text(access.exports())
         env_file.chmod(0o600)

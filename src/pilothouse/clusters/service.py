@@ -9,8 +9,9 @@ API; everything here that is tunnel-specific says so.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +40,10 @@ HEARTBEAT_WRITE_INTERVAL = timedelta(seconds=5)
 # Without these the policy's Secret check could not trust a reported resource list.
 _REQUIRED_CORE_RESOURCES = frozenset({"pods", "secrets", "namespaces"})
 _MAX_CACHED_CATALOGS = 64
+# Commands read their cluster from memory for this long (real seconds). Heartbeats are only
+# written every few seconds anyway; this process refreshes its copy when it writes one, and
+# forgets it when the cluster changes here.
+VIEW_CACHE_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +115,8 @@ class ClusterRegistry:
         # (cluster id, executor id) -> (written at, version) of the last heartbeat written
         self._heartbeats: dict[tuple[str, str], tuple[datetime, str | None]] = {}
         self._catalogs: dict[str, StaticResourceCatalog] = {}
+        # cluster id -> (valid until, on the monotonic clock; view)
+        self._views: dict[str, tuple[float, ClusterView]] = {}
 
     # --- administration (API and CLI) ----------------------------------------------------
 
@@ -180,7 +187,7 @@ class ClusterRegistry:
             cluster_id=cluster_id,
         )
         await session.flush()
-        self._tokens.pop(cluster_id, None)
+        self._forget(cluster_id)
         return IssuedToken(cluster=cluster, token=token)
 
     async def remove(self, session: AsyncSession, cluster_id: str, *, actor: Actor) -> None:
@@ -195,7 +202,7 @@ class ClusterRegistry:
             occurred_at=self.clock(),
             cluster_id=cluster_id,
         )
-        self._tokens.pop(cluster_id, None)
+        self._forget(cluster_id)
 
     async def all_clusters(self, session: AsyncSession) -> list[Cluster]:
         result = await session.execute(select(Cluster).order_by(Cluster.id))
@@ -243,6 +250,21 @@ class ClusterRegistry:
         if row is None:
             raise NotFound.of("cluster", cluster_id)
         return _view(row)
+
+    async def cached_view(self, cluster_id: str) -> ClusterView:
+        """``view``, from memory when read less than ``VIEW_CACHE_SECONDS`` ago (commands
+        look their cluster up on every request)."""
+        now = time.monotonic()
+        cached = self._views.get(cluster_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        view = await self.view(cluster_id)
+        self._views[cluster_id] = (now + VIEW_CACHE_SECONDS, view)
+        return view
+
+    def _forget(self, cluster_id: str) -> None:
+        self._tokens.pop(cluster_id, None)
+        self._views.pop(cluster_id, None)
 
     def is_connected(self, last_seen: datetime | None) -> bool:
         return last_seen is not None and self.clock() - last_seen <= self._stale
@@ -318,6 +340,10 @@ class ClusterRegistry:
                 .values(last_seen=now, agent_version=executor.version)
             )
         self._heartbeats[key] = (now, executor.version)
+        cached = self._views.get(executor.cluster_id)
+        if cached is not None:
+            view = replace(cached[1], last_seen=now, agent_version=executor.version)
+            self._views[executor.cluster_id] = (cached[0], view)
 
     async def record_discovery(self, cluster_id: str, resources: Sequence[dict[str, Any]]) -> int:
         """Store an executor's resource list; the server's policy uses it from then on."""
@@ -338,6 +364,7 @@ class ClusterRegistry:
                 cluster.discovery = entries
                 cluster.discovery_digest = digest
             cluster.discovery_reported_at = self.clock()
+        self._views.pop(cluster_id, None)
         return len(entries)
 
     # --- helpers -------------------------------------------------------------------------

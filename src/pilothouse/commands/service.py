@@ -34,8 +34,9 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
-from pilothouse.audit.clock import Clock, utc_now
+from pilothouse.audit.clock import Clock, UtcDateTime, utc_now
 from pilothouse.audit.service import Actor, AuditAction, AuditOutcome, record
 from pilothouse.auth.principal import Principal, Scope
 from pilothouse.bus.base import Bus, Message
@@ -86,6 +87,37 @@ def cap_text(text: str, max_bytes: int) -> tuple[str, bool]:
 
 def _rowcount(result: Any) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
+
+
+_TIMESTAMP_COLUMNS = frozenset(
+    column.key for column in Command.__table__.columns if isinstance(column.type, UtcDateTime)
+)
+
+
+def snapshot(row: Command) -> dict[str, Any]:
+    """The row as JSON values (for the result topic)."""
+    values: dict[str, Any] = {}
+    for column in Command.__table__.columns:
+        value = getattr(row, column.key)
+        values[column.key] = value.isoformat() if isinstance(value, datetime) else value
+    return values
+
+
+def from_snapshot(values: dict[str, Any]) -> Command:
+    """A detached row from ``snapshot`` (not attached to any database session)."""
+    return Command(
+        **{
+            key: datetime.fromisoformat(value) if key in _TIMESTAMP_COLUMNS and value is not None else value
+            for key, value in values.items()
+        }
+    )
+
+
+def _set_committed(row: Command, values: dict[str, Any]) -> None:
+    """Show values written with an UPDATE statement on the loaded row, without making it dirty
+    (which would write them again at commit)."""
+    for key, value in values.items():
+        set_committed_value(row, key, value)
 
 
 @dataclass(frozen=True)
@@ -146,7 +178,7 @@ class CommandService:
         """Validate a kubectl command for its cluster; COMMAND_FORBIDDEN (audited) if the
         policy refuses it."""
         timeout = self._timeout(request.timeout_seconds, request.request_timeout)
-        cluster = await self.registry.view(request.cluster_id)
+        cluster = await self.registry.cached_view(request.cluster_id)
         policy = await self.registry.policy_for(cluster)
         argv = args_after_verb(request.command_type, request.args, policy.catalog)
         decision = policy.decide(argv, namespace=request.namespace, command_type=request.command_type)
@@ -175,7 +207,7 @@ class CommandService:
         )
 
     async def prepare_ping(self, cluster_id: str) -> PreparedCommand:
-        cluster = await self.registry.view(cluster_id)
+        cluster = await self.registry.cached_view(cluster_id)
         timeout = self._timeout_default
         return PreparedCommand(
             cluster=cluster,
@@ -233,15 +265,17 @@ class CommandService:
         """Queue a stored command and wait for its result; 408 if it does not come in time."""
         async with self.bus.subscribe(result_topic(row.id)) as results:
             await self.start(row)
-            await results.get(wait_seconds)
-        # Read the outcome from the database whether or not the notification came: topics
-        # are at most once, the row is the truth.
-        async with self.database.session() as session:
-            final = await self._row(session, row.id)
-            if final.status in OPEN_STATUSES:
-                await self._finish(
-                    session, final, CommandStatus.TIMEOUT, error=f"no result within {wait_seconds:g} s"
-                )
+            message = await results.get(wait_seconds)
+        published = message.get("command") if message is not None else None
+        final = from_snapshot(published) if isinstance(published, dict) else None
+        if final is None or final.status in OPEN_STATUSES:
+            # No notification (topics are at most once) or not a final one: the row decides.
+            async with self.database.session() as session:
+                final = await self._row(session, row.id)
+                if final.status in OPEN_STATUSES:
+                    await self._finish(
+                        session, final, CommandStatus.TIMEOUT, error=f"no result within {wait_seconds:g} s"
+                    )
         if final.status == CommandStatus.TIMEOUT:
             raise RequestTimeout(
                 f"Command timed out: {row.id}",
@@ -298,44 +332,45 @@ class CommandService:
     async def store_result(self, executor: ExecutorIdentity, command_id: str, result: ExecutorResult) -> bool:
         """Store the first result of a command; False (and nothing changes) for a repeat."""
         output, truncated = cap_text(redact(result.output or ""), self._max_output_bytes)
-        error = cap_text(redact(result.error), MAX_ERROR_BYTES)[0] if result.error else None
         now = self.clock()
+        values: dict[str, Any] = {
+            "result_received_at": now,
+            "executed_by": executor.executor_id,
+            "success": result.success,
+            "output": output,
+            "error": cap_text(redact(result.error), MAX_ERROR_BYTES)[0] if result.error else None,
+            "exit_code": result.exit_code,
+            "execution_time_ms": result.execution_time_ms,
+            "output_truncated": truncated,
+        }
         async with self.database.session() as session:
             row = await session.get(Command, command_id)
             if row is None or row.cluster_id != executor.cluster_id:
                 raise NotFound.of("command", command_id)
+            # Conditional, so that of two results racing on two replicas exactly one is stored.
             stored = _rowcount(
                 await session.execute(
                     update(Command)
                     .where(Command.id == command_id, Command.result_received_at.is_(None))
-                    .values(
-                        result_received_at=now,
-                        executed_by=executor.executor_id,
-                        success=result.success,
-                        output=output,
-                        error=error,
-                        exit_code=result.exit_code,
-                        execution_time_ms=result.execution_time_ms,
-                        output_truncated=truncated,
-                    )
+                    .values(**values)
                     .execution_options(synchronize_session=False)
                 )
             )
             if stored:
-                await session.refresh(row)
-                status = (
-                    CommandStatus.TIMEOUT
-                    if result.timed_out
-                    else CommandStatus.SUCCESS
-                    if result.success
-                    else CommandStatus.FAILURE
-                )
+                _set_committed(row, values)
+                if result.timed_out:
+                    status = CommandStatus.TIMEOUT
+                else:
+                    status = CommandStatus.SUCCESS if result.success else CommandStatus.FAILURE
                 await self._finish(session, row, status, now=now)
             message_id = row.queue_message_id
         if message_id is not None:
             await self.bus.ack(queue_name(executor.cluster_id), message_id)
         if stored:
-            await self.bus.publish(result_topic(command_id), {"command_id": command_id})
+            # The whole row, so that a waiting caller needs no second read.
+            await self.bus.publish(
+                result_topic(command_id), {"command_id": command_id, "command": snapshot(row)}
+            )
         else:
             log.info("duplicate_result_ignored", command_id=command_id, executor_id=executor.executor_id)
         return bool(stored)
@@ -458,9 +493,11 @@ class CommandService:
                 .execution_options(synchronize_session=False)
             )
         )
-        await session.refresh(row)
         if not changed:
+            # Someone else made it final first; show what they stored.
+            await session.refresh(row)
             return False
+        _set_committed(row, values)
         record(
             session,
             action=AuditAction.CLUSTER_PING if row.kind == CommandKind.PING else AuditAction.COMMAND_EXECUTE,

@@ -5,6 +5,7 @@ Functions mutate the object they are given: the caller owns a fresh copy.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
@@ -207,6 +208,13 @@ def _namespace(obj: JsonObject) -> None:
 
 def _secret(obj: JsonObject) -> None:
     obj.setdefault("type", "Opaque")
+    # stringData is write-only: the API server folds it into data, base64-encoded, and
+    # a key in both takes the stringData value.
+    string_data = obj.pop("stringData", None)
+    if isinstance(string_data, dict) and string_data:
+        data = obj.setdefault("data", {})
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
 
 
 def _pvc(obj: JsonObject) -> None:

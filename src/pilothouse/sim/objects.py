@@ -142,7 +142,10 @@ class ObjectService:
     def _check_body(self, resource: ResourceType, body: Any, namespace: str | None) -> JsonObject:
         if not isinstance(body, dict) or not isinstance(body.get("metadata", {}), dict):
             raise status.bad_request("the body of the request must be a JSON object with object metadata")
-        obj = clone(body)
+        try:
+            obj = clone(body)
+        except TypeError:  # orjson.JSONEncodeError: e.g. lone surrogates that YAML lets through
+            raise status.bad_request("the body of the request contains text that is not valid UTF-8") from None
         kind, api_version = obj.get("kind"), obj.get("apiVersion")
         if kind and kind != resource.kind:
             raise status.bad_request(

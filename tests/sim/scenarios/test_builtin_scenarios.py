@@ -7,8 +7,7 @@ docs/scenarios.md) and asks kubectl, as a person investigating would.
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,7 +15,10 @@ from typing import Any
 
 import orjson
 import pytest
+import typer
+from typer.testing import CliRunner
 
+from pilothouse.cli.sim import sim_command
 from pilothouse.sim.cluster import SimCluster
 from pilothouse.sim.scenario import Scenario, builtin_scenario_names, install, load_scenario
 from pilothouse.sim.serving import SimServer
@@ -30,6 +32,9 @@ STEP = 1.0
 EXPECT_KEYS = {"after", "faults", "pods", "events", "logs", "endpoints", "objects"}
 PODS_KEYS = {"namespace", "selector", "fieldSelector", "status", "ready", "count", "minRestarts"}
 PODS_KEYS |= {"lastTerminated"}
+CAUSE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+DOCS = Path(__file__).parents[3] / "docs" / "scenarios.md"
+EXAMPLE_MARKER = "<!-- worked example: tested by tests/sim/scenarios -->"
 
 Json = dict[str, Any]
 
@@ -41,7 +46,7 @@ def _kubectl_installed() -> None:
 
 
 def run_scenario(name: str, *, seed: int = 7) -> tuple[SimCluster, Scenario]:
-    """Install a scenario on a manual clock and let its `expect.after` seconds pass."""
+    """Install a scenario (a built-in name or a YAML path) on a manual clock; let `expect.after` pass."""
     scenario = load_scenario(name)
     cluster = SimCluster(seed=seed, manual_clock=True, start_time=START)
     install(cluster, scenario)
@@ -62,8 +67,22 @@ def scenario_namespaces(scenario: Scenario) -> set[str]:
     return names
 
 
-async def get_json(sim: Sim, *args: str) -> Json:
-    document = (await sim.kubectl("get", *args, "-o", "json")).json()
+class Kubectl:
+    """The real kubectl against a served scenario whose clock stands still while it is checked,
+    so the same command always prints the same: each one runs once."""
+
+    def __init__(self, sim: Sim) -> None:
+        self.sim = sim
+        self._seen: dict[tuple[str, ...], str] = {}
+
+    async def out(self, *args: str) -> str:
+        if args not in self._seen:
+            self._seen[args] = (await self.sim.kubectl(*args)).stdout
+        return self._seen[args]
+
+
+async def get_json(kc: Kubectl, *args: str) -> Json:
+    document = orjson.loads(await kc.out("get", *args, "-o", "json"))
     assert isinstance(document, dict)
     return document
 
@@ -95,9 +114,9 @@ def selector_args(entry: Json) -> list[str]:
 # The checks, one per `expect` section ------------------------------------------------------------
 
 
-async def check_pods(sim: Sim, entry: Json) -> None:
+async def check_pods(kc: Kubectl, entry: Json) -> None:
     assert set(entry) <= PODS_KEYS, f"unknown keys in {entry}"
-    shown = table((await sim.kubectl("get", "pods", *selector_args(entry))).stdout)
+    shown = table(await kc.out("get", "pods", *selector_args(entry)))
     where = f"pods {entry}: kubectl shows {shown}"
     if "count" in entry:
         assert len(shown) == entry["count"], where
@@ -111,7 +130,7 @@ async def check_pods(sim: Sim, entry: Json) -> None:
         if "minRestarts" in entry:
             assert int(row["RESTARTS"].split()[0]) >= entry["minRestarts"], where
     if "lastTerminated" in entry:
-        for pod in (await get_json(sim, "pods", *selector_args(entry)))["items"]:
+        for pod in (await get_json(kc, "pods", *selector_args(entry)))["items"]:
             reasons = [
                 (c.get("lastState") or {}).get("terminated", {}).get("reason")
                 for c in pod["status"].get("containerStatuses") or []
@@ -119,26 +138,24 @@ async def check_pods(sim: Sim, entry: Json) -> None:
             assert entry["lastTerminated"] in reasons, f"{pod['metadata']['name']}: {reasons}"
 
 
-async def check_event(sim: Sim, entry: Json) -> None:
-    events = (await get_json(sim, "events", "-n", entry["namespace"]))["items"]
+async def check_event(kc: Kubectl, entry: Json) -> None:
+    events = (await get_json(kc, "events", "-n", entry["namespace"]))["items"]
     found = [
         e
         for e in events
         if e["reason"] == entry["reason"]
         and entry.get("message", "") in e["message"]
         and e["type"] == entry.get("type", e["type"])
-        and f"{e['involvedObject']['kind']}/{e['involvedObject']['name']}".startswith(
-            entry.get("object", "")
-        )
+        and f"{e['involvedObject']['kind']}/{e['involvedObject']['name']}".startswith(entry.get("object", ""))
     ]
     seen = sorted({(e["reason"], e["message"]) for e in events})
     assert found, f"no event like {entry}; kubectl shows {seen}"
-    listed = (await sim.kubectl("get", "events", "-n", entry["namespace"])).stdout
+    listed = await kc.out("get", "events", "-n", entry["namespace"])
     assert entry["reason"] in listed
 
 
-async def check_logs(sim: Sim, entry: Json) -> None:
-    pods = table((await sim.kubectl("get", "pods", *selector_args(entry))).stdout)
+async def check_logs(kc: Kubectl, entry: Json) -> None:
+    pods = table(await kc.out("get", "pods", *selector_args(entry)))
     assert pods, f"no pods for {entry}"
     for pod in pods:
         args = ["logs", "-n", entry["namespace"], pod["NAME"]]
@@ -146,12 +163,12 @@ async def check_logs(sim: Sim, entry: Json) -> None:
             args += ["-c", entry["container"]]
         if entry.get("previous"):
             args.append("--previous")
-        out = (await sim.kubectl(*args)).stdout
+        out = await kc.out(*args)
         assert entry["contains"] in out, f"{' '.join(args)} shows:\n{out}"
 
 
-async def check_endpoints(sim: Sim, entry: Json) -> None:
-    endpoints = await get_json(sim, "endpoints", entry["name"], "-n", entry["namespace"])
+async def check_endpoints(kc: Kubectl, entry: Json) -> None:
+    endpoints = await get_json(kc, "endpoints", entry["name"], "-n", entry["namespace"])
     subsets = endpoints.get("subsets") or []
     counts = {
         "ready": sum(len(s.get("addresses") or []) for s in subsets),
@@ -164,28 +181,28 @@ async def check_endpoints(sim: Sim, entry: Json) -> None:
         assert [p["port"] for s in subsets for p in s.get("ports") or []] == [entry["port"]], subsets
 
 
-async def check_object(sim: Sim, entry: Json) -> None:
+async def check_object(kc: Kubectl, entry: Json) -> None:
     args = [entry["kind"], *([entry["name"]] if "name" in entry else ["-l", entry["selector"]])]
     args += ["-n", entry["namespace"]] if "namespace" in entry else []
     if "columns" in entry:
-        (row,) = table((await sim.kubectl("get", *args)).stdout)
+        (row,) = table(await kc.out("get", *args))
         for column, value in entry["columns"].items():
             assert row[column] == str(value), f"{entry}: kubectl shows {row}"
     if "jsonpath" in entry:
-        out = (await sim.kubectl("get", *args, "-o", f"jsonpath={entry['jsonpath']}")).stdout
+        out = await kc.out("get", *args, "-o", f"jsonpath={entry['jsonpath']}")
         if "equals" in entry:
             assert out == str(entry["equals"]), f"{entry}: {out!r}"
         if "contains" in entry:
             assert str(entry["contains"]) in out, f"{entry}: {out!r}"
 
 
-async def check_others_healthy(sim: Sim, scenario: Scenario) -> None:
+async def check_others_healthy(kc: Kubectl, scenario: Scenario) -> None:
     """Every pod no `expect.pods` entry names is Running and Ready (or Succeeded, for jobs)."""
     faulty: set[str] = set()
     for entry in scenario.expect.get("pods") or []:
-        faulty |= {row["NAME"] for row in table((await sim.kubectl("get", "pods", *selector_args(entry))).stdout)}
+        faulty |= {row["NAME"] for row in table(await kc.out("get", "pods", *selector_args(entry)))}
     for namespace in sorted(scenario_namespaces(scenario)):
-        for row in table((await sim.kubectl("get", "pods", "-n", namespace)).stdout):
+        for row in table(await kc.out("get", "pods", "-n", namespace)):
             if row["NAME"] in faulty:
                 continue
             ready, total = row["READY"].split("/")
@@ -193,16 +210,46 @@ async def check_others_healthy(sim: Sim, scenario: Scenario) -> None:
             assert healthy, f"{namespace}/{row['NAME']} is not healthy: {row}"
 
 
-async def check_faults_name_real_objects(sim: Sim, scenario: Scenario) -> None:
+async def check_faults_name_real_objects(kc: Kubectl, scenario: Scenario) -> None:
     faults = scenario.expect.get("faults") or []
     assert faults, "a fault scenario names its faults"
     for fault in faults:
-        assert {"resource", "cause", "summary"} <= set(fault), fault
+        assert set(fault) == {"resource", "cause", "summary"}, fault
+        assert CAUSE.fullmatch(fault["cause"]), fault["cause"]
         resource = fault["resource"]
         args = [resource["kind"], resource["name"]]
         if "namespace" in resource:
             args += ["-n", resource["namespace"]]
-        await sim.kubectl("get", *args, "-o", "name")
+        await kc.out("get", *args, "-o", "name")
+
+
+async def check_scenario(kc: Kubectl, scenario: Scenario) -> None:
+    """Everything `expect` says, then: the rest is healthy, and the faults name real objects."""
+    expect = scenario.expect
+    assert set(expect) <= EXPECT_KEYS, f"unknown expect sections: {set(expect) - EXPECT_KEYS}"
+    assert scenario.description
+    assert "\n" not in scenario.description.strip()
+    for entry in expect.get("pods") or []:
+        await check_pods(kc, entry)
+    for entry in expect.get("events") or []:
+        await check_event(kc, entry)
+    for entry in expect.get("logs") or []:
+        await check_logs(kc, entry)
+    for entry in expect.get("endpoints") or []:
+        await check_endpoints(kc, entry)
+    for entry in expect.get("objects") or []:
+        await check_object(kc, entry)
+    await check_others_healthy(kc, scenario)
+    if scenario.name == BASELINE:
+        assert not expect.get("faults")
+        warnings = [
+            (e["involvedObject"]["name"], e["reason"], e["message"])
+            for e in (await get_json(kc, "events", "-A"))["items"]
+            if e["type"] == "Warning"
+        ]
+        assert warnings == []
+    else:
+        await check_faults_name_real_objects(kc, scenario)
 
 
 # The tests -------------------------------------------------------------------------------------------
@@ -211,61 +258,55 @@ async def check_faults_name_real_objects(sim: Sim, scenario: Scenario) -> None:
 @pytest.mark.parametrize("name", SCENARIOS)
 async def test_scenario_shows_what_a_real_cluster_would(tmp_path: Path, name: str) -> None:
     async with served(tmp_path, name) as (sim, scenario):
-        expect = scenario.expect
-        assert set(expect) <= EXPECT_KEYS, f"unknown expect sections: {set(expect) - EXPECT_KEYS}"
-        assert scenario.description and "\n" not in scenario.description.strip()
-        for entry in expect.get("pods") or []:
-            await check_pods(sim, entry)
-        for entry in expect.get("events") or []:
-            await check_event(sim, entry)
-        for entry in expect.get("logs") or []:
-            await check_logs(sim, entry)
-        for entry in expect.get("endpoints") or []:
-            await check_endpoints(sim, entry)
-        for entry in expect.get("objects") or []:
-            await check_object(sim, entry)
-        await check_others_healthy(sim, scenario)
-        if name == BASELINE:
-            assert not expect.get("faults")
-            warnings = [
-                (e["involvedObject"]["name"], e["reason"], e["message"])
-                for e in (await get_json(sim, "events", "-A"))["items"]
-                if e["type"] == "Warning"
-            ]
-            assert warnings == []
-        else:
-            await check_faults_name_real_objects(sim, scenario)
+        await check_scenario(Kubectl(sim), scenario)
 
 
-@pytest.mark.parametrize("name", FAULT_SCENARIOS)
-def test_scenario_is_deterministic(name: str) -> None:
-    def history(cluster: SimCluster) -> tuple[list[tuple[str, ...]], list[tuple[str, str, str, int]]]:
-        pods = [
-            (
-                p["metadata"]["namespace"],
-                p["metadata"]["name"],
-                p["status"].get("phase", ""),
-                orjson.dumps(p["status"].get("containerStatuses"), option=orjson.OPT_SORT_KEYS).decode(),
-            )
-            for p in cluster.objects_of("", "Pod")
-        ]
-        events = sorted(
-            (e["involvedObject"]["name"], e["reason"], e["message"], e["count"])
-            for e in cluster.objects_of("", "Event")
+async def test_the_worked_example_in_the_docs_holds(tmp_path: Path) -> None:
+    text = DOCS.read_text()
+    example = text[text.index(EXAMPLE_MARKER) :]
+    block = example[example.index("```yaml\n") + len("```yaml\n") : example.index("\n```\n")]
+    path = tmp_path / "slow-start.yaml"
+    path.write_text(block + "\n")
+    async with served(tmp_path, str(path)) as (sim, scenario):
+        assert scenario.name == "slow-start"
+        await check_scenario(Kubectl(sim), scenario)
+
+
+def history(cluster: SimCluster) -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str, str, int]]]:
+    """Pod names and full container statuses, and every event's (object, reason, message, count)."""
+    pods = [
+        (
+            str(p["metadata"]["namespace"]),
+            str(p["metadata"]["name"]),
+            str(p["status"].get("phase", "")),
+            orjson.dumps(p["status"].get("containerStatuses"), option=orjson.OPT_SORT_KEYS).decode(),
         )
-        return pods, events
+        for p in cluster.objects_of("", "Pod")
+    ]
+    events = sorted(
+        (str(e["involvedObject"]["name"]), str(e["reason"]), str(e["message"]), int(e["count"]))
+        for e in cluster.objects_of("", "Event")
+    )
+    return pods, events
 
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_scenario_is_deterministic(name: str) -> None:
     first, _ = run_scenario(name)
     second, _ = run_scenario(name)
-    assert history(first) == history(second)
-    assert history(first)[1], "a fault scenario leaves events behind"
+    pods, events = history(first)
+    assert pods
+    assert events
+    assert history(second) == (pods, events)
 
 
 def test_every_scenario_is_listed_by_the_cli() -> None:
-    pilothouse = Path(sys.executable).parent / "pilothouse"
-    listed = subprocess.run(  # noqa: S603 - our own entry point
-        [str(pilothouse), "sim", "--list-scenarios"], capture_output=True, text=True, check=True, timeout=60
-    ).stdout.splitlines()
+    # `pilothouse sim --list-scenarios`, through typer, without importing every other command.
+    app = typer.Typer()
+    app.command()(sim_command)
+    result = CliRunner().invoke(app, ["--list-scenarios"])
+    assert result.exit_code == 0, result.output
+    listed = result.output.splitlines()
     assert len(SCENARIOS) >= 22
     for name in SCENARIOS:
         description = load_scenario(name).description
