@@ -30,21 +30,44 @@ TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 
 
 def scenario(nodes: int, deployments: int, replicas: int) -> dict[str, object]:
-    manifests: list[dict[str, object]] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "load"}}]
+    manifests: list[dict[str, object]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "load"}}
+    ]
     for index in range(deployments):
         name = f"app-{index:03d}"
-        manifests.append({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": "load", "labels": {"app": name}},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name, "tier": "bench"}},
-                                  "spec": {"containers": [{
-                                      "name": "main", "image": "nginx:1.27", "ports": [{"containerPort": 80}],
-                                      "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}}}]}}},
-        })
-    return {"name": "bench", "description": "generated for bench/sim.py",
-            "nodes": [{"name": f"node-{i:03d}", "cpu": "32", "memory": "128Gi", "pods": 250} for i in range(nodes)],
-            "registry": {"pullSeconds": 0.5}, "manifests": manifests}
+        manifests.append(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": name, "namespace": "load", "labels": {"app": name}},
+                "spec": {
+                    "replicas": replicas,
+                    "selector": {"matchLabels": {"app": name}},
+                    "template": {
+                        "metadata": {"labels": {"app": name, "tier": "bench"}},
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "main",
+                                    "image": "nginx:1.27",
+                                    "ports": [{"containerPort": 80}],
+                                    "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
+                                }
+                            ]
+                        },
+                    },
+                },
+            }
+        )
+    return {
+        "name": "bench",
+        "description": "generated for bench/sim.py",
+        "nodes": [
+            {"name": f"node-{i:03d}", "cpu": "32", "memory": "128Gi", "pods": 250} for i in range(nodes)
+        ],
+        "registry": {"pullSeconds": 0.5},
+        "manifests": manifests,
+    }
 
 
 def free_port() -> int:
@@ -83,7 +106,9 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--nodes", type=int, default=100)
     parser.add_argument("--deployments", type=int, default=500)
     parser.add_argument("--replicas", type=int, default=10)
@@ -96,8 +121,18 @@ def main() -> None:
         scenario_file = Path(workdir) / "bench.yaml"
         scenario_file.write_text(yaml.safe_dump(scenario(args.nodes, args.deployments, args.replicas)))
         port = free_port()
-        command = [sys.executable, "-m", "pilothouse.cli.main", "sim", "--scenario", str(scenario_file),
-                   "--port", str(port), "--kubeconfig-out", str(Path(workdir) / "kubeconfig")]
+        command = [
+            sys.executable,
+            "-m",
+            "pilothouse.cli.main",
+            "sim",
+            "--scenario",
+            str(scenario_file),
+            "--port",
+            str(port),
+            "--kubeconfig-out",
+            str(Path(workdir) / "kubeconfig"),
+        ]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
@@ -109,11 +144,13 @@ def main() -> None:
                         break
                     except httpx.TransportError:
                         if process.poll() is not None:
-                            raise SystemExit(process.stdout.read().decode() if process.stdout else "sim exited")
+                            output = process.stdout.read().decode() if process.stdout else ""
+                            raise SystemExit(f"the sim exited: {output}") from None
                         time.sleep(0.2)
                 while True:
-                    pods = client.get("/api/v1/namespaces/load/pods",
-                                      params={"fieldSelector": "status.phase=Running"}).json()["items"]
+                    pods = client.get(
+                        "/api/v1/namespaces/load/pods", params={"fieldSelector": "status.phase=Running"}
+                    ).json()["items"]
                     if len(pods) >= expected:
                         break
                     time.sleep(1)
@@ -125,7 +162,9 @@ def main() -> None:
                 # Watch throughput: replay all pods from resourceVersion 0, then every label patch.
                 received = 0
                 watch_start = time.perf_counter()
-                with client.stream("GET", "/api/v1/pods", params={"watch": "true", "timeoutSeconds": "30"}) as stream:
+                with client.stream(
+                    "GET", "/api/v1/pods", params={"watch": "true", "timeoutSeconds": "30"}
+                ) as stream:
                     for line in stream.iter_lines():
                         if line:
                             received += 1
@@ -139,12 +178,18 @@ def main() -> None:
                 idle_cpu = (cpu_seconds(process.pid) - cpu_before) / (time.perf_counter() - wall_before) * 100
                 rss = rss_mb(process.pid)
 
-            print(f"cluster: {args.nodes} nodes, {args.deployments} deployments, {expected} pods "
-                  f"(all Running after {ready_after:.1f} s)")
-            print(f"list {expected} pods, JSON : median {statistics.median(json_ms):7.1f} ms   "
-                  f"p95 {percentile(json_ms, 0.95):7.1f} ms   ({json_bytes / 1e6:.1f} MB)   goal < 300 ms")
-            print(f"list {expected} pods, Table: median {statistics.median(table_ms):7.1f} ms   "
-                  f"p95 {percentile(table_ms, 0.95):7.1f} ms   ({table_bytes / 1e6:.1f} MB)   goal < 300 ms")
+            print(
+                f"cluster: {args.nodes} nodes, {args.deployments} deployments, {expected} pods "
+                f"(all Running after {ready_after:.1f} s)"
+            )
+            print(
+                f"list {expected} pods, JSON : median {statistics.median(json_ms):7.1f} ms   "
+                f"p95 {percentile(json_ms, 0.95):7.1f} ms   ({json_bytes / 1e6:.1f} MB)   goal < 300 ms"
+            )
+            print(
+                f"list {expected} pods, Table: median {statistics.median(table_ms):7.1f} ms   "
+                f"p95 {percentile(table_ms, 0.95):7.1f} ms   ({table_bytes / 1e6:.1f} MB)   goal < 300 ms"
+            )
             print(f"watch throughput: {received / replay_seconds:,.0f} events/s ({received} events)")
             print(f"idle CPU: {idle_cpu:.1f}% of one core over {args.idle_seconds:.0f} s   goal < 5%")
             print(f"RSS: {rss:.0f} MB   goal < 500 MB")

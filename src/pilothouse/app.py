@@ -106,7 +106,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(sessions_router)
     app.include_router(commands_router)
     app.include_router(audit_router)
-    # Inside the request context: sets X-RateLimit-* from the limits the handlers counted.
+    # Outermost: puts X-RateLimit-* (the limits the handlers counted) on every response that
+    # leaves, the middleware's own 500 included.
     app.add_middleware(RateLimitHeadersMiddleware)
     return app
 

@@ -19,27 +19,27 @@ from pilothouse.settings import Settings
 from pilothouse.store.database import Database
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-def get_bus(request: Request) -> Bus:
+async def get_bus(request: Request) -> Bus:
     bus: Bus = request.app.state.bus
     return bus
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 
 
-def get_health(request: Request) -> HealthChecker:
+async def get_health(request: Request) -> HealthChecker:
     health: HealthChecker = request.app.state.health
     return health
 
@@ -55,4 +55,6 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 BusDep = Annotated[Bus, Depends(get_bus)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 HealthDep = Annotated[HealthChecker, Depends(get_health)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": commit before the response is sent, so a client never acts on a 201 that
+# the database does not have yet (request-scoped yield dependencies finish after sending).
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

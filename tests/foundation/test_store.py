@@ -189,13 +189,14 @@ async def test_make_revision_chains_from_the_head(
     scripts = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(migrate, "MIGRATIONS_DIR", scripts)
-    await upgrade_to_head(sqlite_url)
+    head = await upgrade_to_head(sqlite_url)
+    following = f"{int(head) + 1:04d}"
 
     path = await asyncio.to_thread(make_revision, "add widgets", sqlite_url, autogenerate=False)
 
-    assert path == scripts / "versions" / "r0002_add_widgets.py"
+    assert path == scripts / "versions" / f"r{following}_add_widgets.py"
     # The template renders valid Python with the right identifiers.
     namespace: dict[str, object] = {}
     exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)  # noqa: S102
-    assert (namespace["revision"], namespace["down_revision"]) == ("0002", "0001")
-    assert await upgrade_to_head(sqlite_url) == "0002"
+    assert (namespace["revision"], namespace["down_revision"]) == (following, head)
+    assert await upgrade_to_head(sqlite_url) == following

@@ -7,8 +7,8 @@ waiter sees them) uses the event loop's monotonic clock and is not affected.
 ``UtcDateTime`` exists because SQLite stores timestamps without an offset and returns naive
 datetimes even for ``DateTime(timezone=True)``; comparing those with aware values raises.
 It stores every value converted to UTC and returns aware UTC values on both databases.
-It belongs with the store; it lives here until the store offers one (see the report of the
-Debug API work).
+It belongs with the store (pilothouse.store) and should move there; audit is simply the
+lowest of the Debug API packages, which all use it.
 """
 
 from __future__ import annotations

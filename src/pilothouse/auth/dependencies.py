@@ -18,6 +18,7 @@ from pilothouse.auth.principal import Principal, Scope
 from pilothouse.auth.service import AccessGuard, Authenticator
 from pilothouse.errors import BadRequest
 from pilothouse.observability.logging import bind_principal
+from pilothouse.observability.middleware import CORRELATION_ID_HEADER
 from pilothouse.ratelimit.dependencies import RateLimiterDep
 from pilothouse.ratelimit.middleware import remember_rate_limit
 from pilothouse.ratelimit.service import LimitCategory
@@ -58,6 +59,11 @@ def service_identity(request: Request) -> str | None:
             details={"field": SERVICE_IDENTITY_HEADER},
         )
     return value
+
+
+def client_correlation_id(request: Request) -> str | None:
+    """The X-Correlation-ID the client sent, if any (not the request id used in its place)."""
+    return request.headers.get(CORRELATION_ID_HEADER) or None
 
 
 async def authenticated_principal(

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, FastAPI, Query, Request, Response, status
 
 from pilothouse.audit.clock import Clock, utc_now
-from pilothouse.auth.dependencies import AccessGuardDep, ReadPrincipal
+from pilothouse.auth.dependencies import AccessGuardDep, ReadPrincipal, client_correlation_id
 from pilothouse.auth.principal import Principal
 from pilothouse.auth.service import AccessGuard
 from pilothouse.clusters.dependencies import ExecutorDep
@@ -35,7 +35,6 @@ from pilothouse.ratelimit.dependencies import RateLimiterDep
 from pilothouse.ratelimit.middleware import remember_rate_limit
 from pilothouse.ratelimit.service import LimitCategory, RateLimiter
 from pilothouse.sessions.dependencies import SessionServiceDep
-from pilothouse.sessions.router import client_correlation_id
 from pilothouse.settings import Settings
 
 REQUEST_TIMEOUT_HEADER = "X-Request-Timeout"

@@ -9,10 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Query, Request, status
 
 from pilothouse.audit.clock import Clock, utc_now
-from pilothouse.auth.dependencies import AccessGuardDep, AdminPrincipal, ReadPrincipal
+from pilothouse.auth.dependencies import AccessGuardDep, AdminPrincipal, ReadPrincipal, client_correlation_id
 from pilothouse.clusters.ids import CLUSTER_ID_PATTERN
 from pilothouse.observability.health import HealthChecker
-from pilothouse.observability.middleware import CORRELATION_ID_HEADER
 from pilothouse.ratelimit.dependencies import RateLimiterDep
 from pilothouse.ratelimit.middleware import remember_rate_limit
 from pilothouse.ratelimit.service import LimitCategory
@@ -39,11 +38,6 @@ async def sessions_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(prefix="/debug", tags=["sessions"], lifespan=sessions_lifespan)
-
-
-def client_correlation_id(request: Request) -> str | None:
-    """The X-Correlation-ID the client sent, if any (not the request id used in its place)."""
-    return request.headers.get(CORRELATION_ID_HEADER) or None
 
 
 @router.post("/session", status_code=status.HTTP_201_CREATED, summary="Create a debug session")

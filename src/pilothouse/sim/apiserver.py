@@ -288,6 +288,9 @@ class ApiServer:
                 raise status.bad_request("the request body is empty")
             return None
         content_type = request.headers.get("content-type", "application/json")
+        if "protobuf" in content_type:
+            # Declining protobuf with 415 makes client-go switch to JSON and retry.
+            raise status.unsupported_media_type(content_type)
         try:
             if "yaml" in content_type:
                 return yaml.safe_load(raw)

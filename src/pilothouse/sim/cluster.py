@@ -162,7 +162,7 @@ class ServiceAddresses:
     """Allocates cluster IPs and node ports at Service creation, as the API server does."""
 
     def __init__(self) -> None:
-        self._next_ip = 1
+        self._next_ip = 0  # the first address, 10.96.0.1, goes to the `kubernetes` Service
         self._next_node_port = 30000
 
     def admit(self, resource: ResourceType, obj: JsonObject) -> None:

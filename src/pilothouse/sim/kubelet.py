@@ -534,7 +534,8 @@ class Kubelet:
                 continue
             if isinstance(peer, Dependency) and peer.on_failure == "crash":
                 exit_at = when + PEER_CRASH_SECONDS
-                if container.timers.get("exit", math.inf) > exit_at:
+                ends = [container.timers.get(k, math.inf) for k in ("exit", "liveness-kill")]
+                if min(ends) > exit_at:
                     container.planned_exit = (1, "Error")
                     container.timers.pop("liveness-kill", None)
                     container.timers["exit"] = exit_at

@@ -145,7 +145,7 @@ class ObjectService:
         try:
             obj = clone(body)
         except TypeError:  # orjson.JSONEncodeError: e.g. lone surrogates that YAML lets through
-            raise status.bad_request("the body of the request contains text that is not valid UTF-8") from None
+            raise status.bad_request("the body of the request has text that is not valid UTF-8") from None
         kind, api_version = obj.get("kind"), obj.get("apiVersion")
         if kind and kind != resource.kind:
             raise status.bad_request(

@@ -26,12 +26,26 @@ from tests.sim.e2e.conftest import KUBECTL, Sim
 
 SCENARIOS = builtin_scenario_names()
 BASELINE = "healthy"
-FAULT_SCENARIOS = [name for name in SCENARIOS if name != BASELINE]
-START = 1_750_000_000.0  # a fixed start (a weekday morning, UTC): CronJobs fire at the same offsets
+START = 1_748_941_200.0  # Tue 2025-06-03 09:00 UTC: fixed, so CronJobs fire (or not) at the same offsets
 STEP = 1.0
-EXPECT_KEYS = {"after", "faults", "pods", "events", "logs", "endpoints", "objects"}
-PODS_KEYS = {"namespace", "selector", "fieldSelector", "status", "ready", "count", "minRestarts"}
-PODS_KEYS |= {"lastTerminated"}
+# The fields each `expect` section may use (docs/scenarios.md): a typo must not silently check nothing.
+SECTION_KEYS = {
+    "pods": {
+        "namespace",
+        "selector",
+        "fieldSelector",
+        "status",
+        "ready",
+        "count",
+        "minRestarts",
+        "lastTerminated",
+    },
+    "events": {"namespace", "reason", "message", "type", "object"},
+    "logs": {"namespace", "selector", "container", "previous", "contains"},
+    "endpoints": {"namespace", "name", "ready", "notReady", "port"},
+    "objects": {"kind", "namespace", "name", "selector", "columns", "jsonpath", "equals", "contains"},
+}
+EXPECT_KEYS = {"after", "faults", *SECTION_KEYS}
 CAUSE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 DOCS = Path(__file__).parents[3] / "docs" / "scenarios.md"
 EXAMPLE_MARKER = "<!-- worked example: tested by tests/sim/scenarios -->"
@@ -115,7 +129,6 @@ def selector_args(entry: Json) -> list[str]:
 
 
 async def check_pods(kc: Kubectl, entry: Json) -> None:
-    assert set(entry) <= PODS_KEYS, f"unknown keys in {entry}"
     shown = table(await kc.out("get", "pods", *selector_args(entry)))
     where = f"pods {entry}: kubectl shows {shown}"
     if "count" in entry:
@@ -229,16 +242,17 @@ async def check_scenario(kc: Kubectl, scenario: Scenario) -> None:
     assert set(expect) <= EXPECT_KEYS, f"unknown expect sections: {set(expect) - EXPECT_KEYS}"
     assert scenario.description
     assert "\n" not in scenario.description.strip()
-    for entry in expect.get("pods") or []:
-        await check_pods(kc, entry)
-    for entry in expect.get("events") or []:
-        await check_event(kc, entry)
-    for entry in expect.get("logs") or []:
-        await check_logs(kc, entry)
-    for entry in expect.get("endpoints") or []:
-        await check_endpoints(kc, entry)
-    for entry in expect.get("objects") or []:
-        await check_object(kc, entry)
+    checks = {
+        "pods": check_pods,
+        "events": check_event,
+        "logs": check_logs,
+        "endpoints": check_endpoints,
+        "objects": check_object,
+    }
+    for section, check in checks.items():
+        for entry in expect.get(section) or []:
+            assert set(entry) <= SECTION_KEYS[section], f"unknown keys in {section} entry {entry}"
+            await check(kc, entry)
     await check_others_healthy(kc, scenario)
     if scenario.name == BASELINE:
         assert not expect.get("faults")
@@ -270,6 +284,64 @@ async def test_the_worked_example_in_the_docs_holds(tmp_path: Path) -> None:
     async with served(tmp_path, str(path)) as (sim, scenario):
         assert scenario.name == "slow-start"
         await check_scenario(Kubectl(sim), scenario)
+
+
+# The fix a person would apply with kubectl, for faults that live in API objects: once applied,
+# the cluster must heal by itself (no restart of anything by hand).
+def json_patch(kind: str, name: str, namespace: str, *operations: Json) -> list[str]:
+    return ["patch", kind, name, "-n", namespace, "--type=json", "-p", orjson.dumps(operations).decode()]
+
+
+FIXES = {
+    "networkpolicy-blocks-dependency": json_patch(
+        "networkpolicy",
+        "cache-ingress",
+        "shop",
+        {
+            "op": "add",
+            "path": "/spec/ingress/0/from/-",
+            "value": {"podSelector": {"matchLabels": {"app": "api"}}},
+        },
+    ),
+    "rbac-forbidden": json_patch(
+        "role",
+        "config-syncer",
+        "platform",
+        {
+            "op": "add",
+            "path": "/rules/-",
+            "value": {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]},
+        },
+    ),
+    "service-targetport-mismatch": json_patch(
+        "service", "api", "shop", {"op": "replace", "path": "/spec/ports/0/targetPort", "value": 8080}
+    ),
+    "missing-configmap": ["apply", "-f", "-"],
+}
+FIX_MANIFESTS = {
+    "missing-configmap": orjson.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "mailer-templates", "namespace": "notifications"},
+            "data": {"welcome.html": "<h1>Welcome to Acme, {{ .Name }}!</h1>"},
+        }
+    ).decode(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIXES))
+async def test_fixing_the_fault_through_the_api_heals_the_cluster(tmp_path: Path, name: str) -> None:
+    async with served(tmp_path, name) as (sim, scenario):
+        await sim.kubectl(*FIXES[name], stdin=FIX_MANIFESTS.get(name))
+        sim.cluster.advance(60, step=STEP)
+        kc = Kubectl(sim)
+        (namespace,) = scenario_namespaces(scenario)
+        for row in table(await kc.out("get", "pods", "-n", namespace)):
+            assert row["STATUS"] == "Running", row
+            assert row["READY"] == "1/1", row
+            recent = await kc.out("logs", "-n", namespace, row["NAME"], "--since=20s")
+            assert "error:" not in recent, f"{row['NAME']} still logs errors:\n{recent}"
 
 
 def history(cluster: SimCluster) -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str, str, int]]]:

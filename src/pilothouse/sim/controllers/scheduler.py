@@ -33,6 +33,7 @@ class Scheduler:
         self.claims = context.resource("", "PersistentVolumeClaim")
         self.classes = context.resource("storage.k8s.io", "StorageClass")
         self._pending: set[str] = set()
+        self._retry_due: dict[str, float] = {}
         # node name → requested totals of the active pods bound to it, kept incrementally.
         self._requested: dict[str, Counter[str]] = {}
         context.store.add_listener(self._account)
@@ -183,7 +184,12 @@ class Scheduler:
         if status.get("conditions") != before:
             self.context.objects.save(self.pods, updated)
         self.context.events.record(pod, WARNING, "FailedScheduling", message, component=COMPONENT)
-        self.context.engine.call_later(RETRY_SECONDS, self.name, key_of(pod))
+        # One pending retry per pod: every cluster change re-runs the pod anyway, and a timer per
+        # attempt would multiply retries (and FailedScheduling counts) with each change.
+        key, now = key_of(pod), self.context.clock.now()
+        if self._retry_due.get(key, now) <= now:
+            self._retry_due[key] = now + RETRY_SECONDS
+            self.context.engine.call_later(RETRY_SECONDS, self.name, key)
 
     def _bind(self, pod: JsonObject, node_name: str) -> None:
         updated = clone(pod)
