@@ -14,7 +14,9 @@ from pilothouse.clusters.service import ClusterRegistry, IssuedToken
 from pilothouse.policy import SecurityMode
 from pilothouse.settings import Settings
 
-clusters_app = typer.Typer(no_args_is_help=True, help="Register clusters and manage their executor tokens.")
+clusters_app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Register clusters and manage their executor tokens."
+)
 
 _MODES = "|".join(mode.value for mode in SecurityMode)
 ServerOption = Annotated[

@@ -15,7 +15,7 @@ from pilothouse.auth.schemas import ApiKeyOut
 from pilothouse.cli.offline import ConfigOption, cli_settings, open_database, run, split_list
 from pilothouse.settings import Settings
 
-keys_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API keys.")
+keys_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Create, list and revoke API keys.")
 
 _SCOPES = ",".join(scope.value for scope in Scope)
 

@@ -1,27 +1,79 @@
-"""The `pilothouse` command."""
+"""The `pilothouse` command.
+
+Subcommands are imported only when they run: the server stack, the simulated cluster and the
+executor each take seconds to import, and `pilothouse executor` or `pilothouse version` should
+not pay for the others.
+"""
 
 from __future__ import annotations
 
-import typer
+import importlib
+from typing import Any
 
-from pilothouse.cli import audit, clusters, keys, serve
-from pilothouse.cli.demo import demo_command
-from pilothouse.cli.executor import executor_command
-from pilothouse.cli.sim import sim_command
+import typer
+from typer.core import TyperGroup
+
+# name → (module, attribute: a command function or a typer.Typer, help)
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("pilothouse.cli.demo", "demo_command", "Run the demo: simulated cluster, server and executor."),
+    "sim": ("pilothouse.cli.sim", "sim_command", "Run the simulated Kubernetes cluster."),
+    "serve": ("pilothouse.cli.serve", "serve_command", "Run the API server."),
+    "executor": (
+        "pilothouse.cli.executor",
+        "executor_command",
+        "Run the in-cluster agent that serves a cluster to a server.",
+    ),
+    "keys": ("pilothouse.cli.keys", "keys_app", "Create, list and revoke API keys."),
+    "clusters": (
+        "pilothouse.cli.clusters",
+        "clusters_app",
+        "Register clusters and manage their executor tokens.",
+    ),
+    "audit": ("pilothouse.cli.audit", "audit_command", "Query the audit trail."),
+}
+
+
+# Typer vendors its own click and does not re-export its Context and Command types, so the
+# overrides below take them as Any rather than import a private module.
+_Context = Any
+_Command = Any
+
+
+class LazyCommands(TyperGroup):
+    def list_commands(self, ctx: _Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: _Context, cmd_name: str) -> _Command:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            self.add_command(_load(cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+def _load(name: str) -> _Command:
+    module, attribute, help_text = LAZY_COMMANDS[name]
+    target: Any = getattr(importlib.import_module(module), attribute)
+    if not isinstance(target, typer.Typer):
+        single = typer.Typer(add_completion=False)
+        single.command(name, help=help_text)(target)
+        target = single
+    command = typer.main.get_command(target)
+    command.name = name
+    command.help = command.help or help_text
+    return command
+
 
 app = typer.Typer(
+    cls=LazyCommands,
     no_args_is_help=True,
     add_completion=False,
     help="Pilothouse: safe, audited access to Kubernetes clusters for AI agents and the people who "
     "supervise them.",
 )
-app.command("demo", help="Run the demo: simulated cluster, server and executor.")(demo_command)
-app.command("sim", help="Run the simulated Kubernetes cluster.")(sim_command)
-app.command("serve", help="Run the API server.")(serve.serve_command)
-app.add_typer(keys.keys_app, name="keys")
-app.add_typer(clusters.clusters_app, name="clusters")
-app.command("audit", help="Query the audit trail.")(audit.audit_command)
-app.command("executor", help="Run the in-cluster agent that serves a cluster to a server.")(executor_command)
+
+
+@app.callback()
+def _root() -> None:
+    """A callback keeps typer in group mode although only `version` is registered eagerly."""
 
 
 @app.command("version", help="Print the Pilothouse version.")

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from pilothouse.sim.cluster import SimCluster
-from pilothouse.sim.scenario import ScenarioError, builtin_scenario_names, install, load_scenario
+from pilothouse.sim.scenario import ScenarioError, builtin_scenario_names, combine, install, load_scenario
 from pilothouse.sim.serving import SimServer
 
 
@@ -47,9 +47,9 @@ def sim_command(
 
     async def run() -> None:
         cluster = SimCluster(seed=seed, speed=speed)
-        for loaded in scenarios:
-            install(cluster, loaded)
-        if not scenarios:
+        if scenarios:
+            install(cluster, combine(scenarios))
+        else:
             from pilothouse.sim.scenario import DEFAULT_NODES, NodeSpec, add_nodes
 
             add_nodes(cluster, [NodeSpec.from_spec(n) for n in DEFAULT_NODES])

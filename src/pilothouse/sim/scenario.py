@@ -90,6 +90,37 @@ class Scenario:
             raise ScenarioError(f"invalid scenario {default_name}: {err}") from err
 
 
+def combine(scenarios: list[Scenario]) -> Scenario:
+    """Several scenarios in one cluster: all manifests and behaviours; nodes and registries merged.
+
+    A node named twice is created once (the first definition wins); behaviour rules keep their
+    order, so an earlier scenario's rule wins for a container both match.
+    """
+    if len(scenarios) == 1:
+        return scenarios[0]
+    nodes: dict[str, NodeSpec] = {}
+    for scenario in scenarios:
+        for node in scenario.nodes:
+            nodes.setdefault(node.name, node)
+    registry = ImageRegistry(
+        images=set().union(*(s.registry.images for s in scenarios))
+        if all(s.registry.images for s in scenarios)
+        else set(),
+        missing=[pattern for s in scenarios for pattern in s.registry.missing],
+        private=[repo for s in scenarios for repo in s.registry.private],
+        pull_seconds=max(s.registry.pull_seconds for s in scenarios),
+    )
+    return Scenario(
+        name="+".join(s.name for s in scenarios),
+        description="; ".join(s.description for s in scenarios),
+        manifests=[m for s in scenarios for m in s.manifests],
+        nodes=list(nodes.values()),
+        registry=registry,
+        behaviours=Behaviours([rule for s in scenarios for rule in s.behaviours.rules]),
+        expect={},
+    )
+
+
 def builtin_scenario_names() -> list[str]:
     folder = resources.files("pilothouse.sim") / "scenarios"
     return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
