@@ -14,6 +14,7 @@ table (AGE columns included) through the API and directly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -172,10 +173,8 @@ class ExecutorProcess:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
         for pid in orphans:
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
 
     def terminate(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -295,7 +294,9 @@ class LiveStack:
 
     # --- executors ---------------------------------------------------------------------------
 
-    def start_executor(self, *, poll_wait: int = 5, concurrency: int = 4, wait: bool = True) -> ExecutorProcess:
+    def start_executor(
+        self, *, poll_wait: int = 5, concurrency: int = 4, wait: bool = True
+    ) -> ExecutorProcess:
         executor = ExecutorProcess(self, len(self.executors), poll_wait=poll_wait, concurrency=concurrency)
         self.executors.append(executor)
         if wait:
@@ -308,9 +309,8 @@ class LiveStack:
 
         def ready() -> bool:
             if executor.process.poll() is not None:
-                raise AssertionError(
-                    f"the executor exited with {executor.process.returncode}:\n{executor.log_path.read_text()}"
-                )
+                log = executor.log_path.read_text()
+                raise AssertionError(f"the executor exited with {executor.process.returncode}:\n{log}")
             if not any(event.get("event") == "executor.configured" for event in executor.log_events()):
                 return False
             status = self.status()

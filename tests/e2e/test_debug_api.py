@@ -143,7 +143,11 @@ def test_a_key_whose_allowlist_excludes_the_cluster_is_403(stack: LiveStack) -> 
         for method, path, body in (
             ("POST", "/debug/session", {"cluster_id": CLUSTER_ID}),
             ("POST", "/debug/execute", {"cluster_id": CLUSTER_ID, "command_type": "get", "args": ["pods"]}),
-            ("POST", "/debug/execute/async", {"cluster_id": CLUSTER_ID, "command_type": "get", "args": ["ns"]}),
+            (
+                "POST",
+                "/debug/execute/async",
+                {"cluster_id": CLUSTER_ID, "command_type": "get", "args": ["ns"]},
+            ),
             ("GET", f"/clusters/{CLUSTER_ID}/status", None),
         ):
             response = client.request(method, path, json=body)
@@ -192,7 +196,10 @@ def test_previous_logs_of_a_crash_looping_pod(stack: LiveStack, agent_key: tuple
 
 def test_get_events(stack: LiveStack, agent_key: tuple[str, str]) -> None:
     result = execute(
-        stack, agent_key[0], command_type="get", args=["events", "--field-selector", "type=Warning"],
+        stack,
+        agent_key[0],
+        command_type="get",
+        args=["events", "--field-selector", "type=Warning"],
         namespace="payments",
     )
     direct = stack.kubectl("get", "events", "--field-selector", "type=Warning", "--namespace=payments")
@@ -201,7 +208,9 @@ def test_get_events(stack: LiveStack, agent_key: tuple[str, str]) -> None:
     assert_audited(stack, result, key_id=agent_key[1], outcome="success")
 
 
-def test_a_failing_kubectl_command_reports_its_exit_code(stack: LiveStack, agent_key: tuple[str, str]) -> None:
+def test_a_failing_kubectl_command_reports_its_exit_code(
+    stack: LiveStack, agent_key: tuple[str, str]
+) -> None:
     with stack.client(agent_key[0]) as client:
         response = client.post(
             "/debug/execute",
@@ -220,8 +229,12 @@ def test_async_execute_then_poll_the_operation_and_the_result(
     with stack.client(agent_key[0]) as client:
         accepted = client.post(
             "/debug/execute/async",
-            json={"cluster_id": CLUSTER_ID, "command_type": "get", "args": ["deployments", "-o", "wide"],
-                  "namespace": "payments"},
+            json={
+                "cluster_id": CLUSTER_ID,
+                "command_type": "get",
+                "args": ["deployments", "-o", "wide"],
+                "namespace": "payments",
+            },
         )
         assert accepted.status_code == 202, accepted.text
         ticket = accepted.json()
@@ -233,7 +246,7 @@ def test_async_execute_then_poll_the_operation_and_the_result(
             assert response.status_code == 200, response.text
             operation.update(response.json())
             assert operation["status"] in ("pending", "running", "completed")
-            return operation["status"] == "completed"
+            return bool(operation["status"] == "completed")
 
         wait_until(completed, 60, "the async command to complete")
         result = client.get(ticket["result_url"])
@@ -255,7 +268,9 @@ def test_ping_goes_through_the_executor(stack: LiveStack, agent_key: tuple[str, 
     ping = response.json()
     assert ping["output"] == "pong"
     assert ping["round_trip_ms"] > 0
-    events = [event for event in stack.audit(action="cluster.ping") if event["command_id"] == ping["command_id"]]
+    events = [
+        event for event in stack.audit(action="cluster.ping") if event["command_id"] == ping["command_id"]
+    ]
     assert [(event["key_id"], event["outcome"]) for event in events] == [(agent_key[1], "success")]
 
 
@@ -277,7 +292,12 @@ def test_the_policy_refuses_with_422_command_forbidden(
     with stack.client(agent_key[0]) as client:
         response = client.post(
             "/debug/execute",
-            json={"cluster_id": CLUSTER_ID, "command_type": command_type, "args": args, "namespace": "payments"},
+            json={
+                "cluster_id": CLUSTER_ID,
+                "command_type": command_type,
+                "args": args,
+                "namespace": "payments",
+            },
         )
     assert response.status_code == 422, response.text
     body = response.json()

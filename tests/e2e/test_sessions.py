@@ -116,7 +116,9 @@ def test_a_session_idles_slides_and_expires(
         without_session = client.post(
             "/debug/execute", json={"cluster_id": CLUSTER_ID, "command_type": "get", "args": ["ns"]}
         )
-        live = client.get("/debug/sessions", headers={"X-API-Key": stack.admin_key}, params={"status": "expired"})
+        live = client.get(
+            "/debug/sessions", headers={"X-API-Key": stack.admin_key}, params={"status": "expired"}
+        )
     assert expired["status"] == "expired"
     assert expired["command_count"] == 1
     assert refused.status_code == 410, refused.text
@@ -125,6 +127,8 @@ def test_a_session_idles_slides_and_expires(
     assert session_id in [item["session_id"] for item in live.json()["sessions"]]
     assert_audited(stack, used.json(), key_id=key_id, outcome="success")
     # The refused command never became a command: only the one that ran is in the trail.
-    assert [event["command_id"] for event in stack.audit(action="command.execute") if event["session_id"] == session_id] == [
-        used.json()["command_id"]
-    ]
+    assert [
+        event["command_id"]
+        for event in stack.audit(action="command.execute")
+        if event["session_id"] == session_id
+    ] == [used.json()["command_id"]]
