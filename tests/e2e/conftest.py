@@ -8,7 +8,8 @@ cluster's kubeconfig; tests start, kill and stop them as an operator would.
 
 Tests are plain functions speaking HTTP through ``httpx.Client``, the way an agent does.
 The simulated cluster runs on a manual clock, moved once at start, so kubectl prints the same
-table (AGE columns included) through the API and directly.
+tables (server-side AGE columns included) through the API and directly; only the ages kubectl
+computes on its own clock (describe's events) need ``mask_ages``.
 """
 
 from __future__ import annotations

@@ -139,6 +139,9 @@ class InProcessBus:
                     entry.delivery_count += 1
                     entry.lease_deadline = now + lease_seconds
                     work.leased[entry.id] = entry
+                    # Waiters computed their timeout from the leases they saw; this one may
+                    # expire before those, so let them look again.
+                    work.changed.notify_all()
                     return Message(entry.id, queue, entry.payload, entry.delivery_count)
                 remaining = give_up_at - now
                 if remaining <= 0:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -175,14 +177,35 @@ async def get_result(
     responses={204: {"description": "No command arrived within the wait"}},
 )
 async def poll_commands(
+    request: Request,
     executor: ExecutorDep,
     commands: CommandServiceDep,
     wait: Annotated[float, Query(ge=0, le=MAX_POLL_WAIT_SECONDS)] = 30,
 ) -> ExecutorCommands | Response:
-    leased = await commands.lease(executor, wait)
+    leasing = asyncio.ensure_future(commands.lease(executor, wait))
+    hung_up = asyncio.ensure_future(_client_disconnected(request))
+    try:
+        await asyncio.wait({leasing, hung_up}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        hung_up.cancel()
+    if not leasing.done():
+        # The executor went away (stopped, restarted, network cut): stop competing for its
+        # cluster's commands, or this orphaned poll would take the next one and nobody would
+        # run it until its lease expired. It also lets the server shut down without waiting.
+        leasing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await leasing
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    leased = leasing.result()
     if not leased:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     return ExecutorCommands(commands=leased)
+
+
+async def _client_disconnected(request: Request) -> None:
+    """Returns when the client closes the connection (the poll's request body is empty)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 @router.post("/agent/results", tags=["executor"], summary="Submit a command result (executor)")
