@@ -48,8 +48,7 @@ def stack_options() -> StackOptions:
 
 @pytest.fixture
 def stack(stack_options: StackOptions, tmp_path: Path) -> Iterator[LiveStack]:
-    """A stack per test: a stopped executor's abandoned long poll lives on in the server for up to
-    its wait and may still take a command (see the xfail below), so tests must not share one."""
+    """A stack per test: these tests stop and replace executors, which others must not see."""
     live = LiveStack(tmp_path, stack_options)
     try:
         live.start()
