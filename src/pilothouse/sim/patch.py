@@ -218,6 +218,7 @@ _KIND_FIELDS: Final[Mapping[tuple[str, str], Mapping[Path, FieldStrategy]]] = {
     },
 }
 
+
 def supports_strategic_merge(kind: str, group: str = "") -> bool:
     """Whether the apiserver accepts strategic merge patches for this kind (built-ins only)."""
     return group in BUILTIN_API_GROUPS
