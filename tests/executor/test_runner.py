@@ -92,3 +92,24 @@ async def test_a_process_killed_by_a_signal_reports_it() -> None:
     outcome = await run_process([PYTHON, "-c", program], env={}, time_limit=10, max_output_bytes=100)
     assert outcome.exit_code == -9
     assert not outcome.timed_out
+
+
+async def test_a_command_dies_with_a_killed_executor() -> None:
+    """SIGKILL gives the executor no chance to clean up: the kernel must end its commands."""
+    marker = f"sleep {int(time.time() * 1000) % 100_000 + 1000}"
+    executor_stand_in = (
+        "import asyncio\n"
+        "from pilothouse.executor.runner import run_process\n"
+        f"asyncio.run(run_process({marker.split()!r}, env={{'PATH': '/usr/bin:/bin'}}, time_limit=60,"
+        " max_output_bytes=100))\n"
+    )
+    parent = await asyncio.create_subprocess_exec(PYTHON, "-c", executor_stand_in)
+    deadline = time.monotonic() + 15
+    while not running_with(marker) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    children = running_with(marker)
+    assert children, "the command never started"
+    parent.kill()
+    await parent.wait()
+    for pid in children:
+        assert await wait_dead(pid), f"{marker} outlived its executor"

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -56,6 +58,8 @@ async def run_process(
         env=dict(env),
         # A new session makes the process a group leader, so its children can be killed with it.
         start_new_session=True,
+        # If the executor itself is killed (SIGKILL, OOM), its commands must not run on alone.
+        preexec_fn=_die_with_parent,
     )
     assert process.stdout is not None
     assert process.stderr is not None
@@ -114,3 +118,17 @@ def _kill_group(pid: int) -> None:
     # be reused, so this never hits an unrelated group.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent() -> None:
+    """Runs in the child between fork and exec: ask the kernel for SIGKILL when the parent dies.
+
+    The executor has no threads of its own, so the fork-then-callback caveat of `preexec_fn`
+    does not apply; elsewhere than Linux it does nothing.
+    """
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
