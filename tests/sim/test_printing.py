@@ -2090,3 +2090,55 @@ def test_jsonpath_subset(path: str, data: Any, expected: list[Any]) -> None:
 @pytest.mark.parametrize("path", [".a..b", ".a[1:3]", ".a[?(@.x > 1)]", "a.b", ".a[", '.a[?(@.b=="x")'])
 def test_jsonpath_outside_the_subset_is_rejected(path: str) -> None:
     assert parse_jsonpath(path) is None
+
+
+def test_cached_pod_rows_follow_resource_version_and_the_clock() -> None:
+    base = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "cached",
+            "namespace": "default",
+            "uid": "uid-cached",
+            "resourceVersion": "1",
+            "creationTimestamp": "2026-11-22T10:00:00Z",
+        },
+        "spec": {"containers": [{"name": "app", "image": "nginx"}]},
+        "status": {
+            "phase": "Pending",
+            "containerStatuses": [
+                {
+                    "name": "app",
+                    "ready": False,
+                    "restartCount": 0,
+                    "state": {"waiting": {"reason": "ErrImagePull"}},
+                }
+            ],
+        },
+    }
+    start = parse_timestamp("2026-11-22T10:05:00Z")
+    assert start is not None
+    first = build_table("", "Pod", [base], now=start, cache_rows=True)["rows"][0]["cells"]
+    assert first[2:5] == ["ErrImagePull", "0", "5m"]
+    # The same (uid, resourceVersion) an hour later: the cached row, with a fresh AGE.
+    later = build_table("", "Pod", [base], now=start + 3600, cache_rows=True)["rows"][0]["cells"]
+    assert later[2:5] == ["ErrImagePull", "0", "65m"]
+    # A new resourceVersion is printed anew.
+    running = {
+        **base,
+        "metadata": {**base["metadata"], "resourceVersion": "2"},
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [
+                {
+                    "name": "app",
+                    "ready": True,
+                    "restartCount": 1,
+                    "state": {"running": {}},
+                    "lastState": {"terminated": {"finishedAt": "2026-11-22T11:03:00Z"}},
+                }
+            ],
+        },
+    }
+    updated = build_table("", "Pod", [running], now=start + 3600, cache_rows=True)["rows"][0]["cells"]
+    assert updated[1:5] == ["1/1", "Running", "1 (2m ago)", "65m"]

@@ -322,6 +322,7 @@ class ApiServer:
             include_object=request.query_params.get("includeObject", "Metadata"),
             list_meta=list_meta,
             printer_columns=printer_columns,
+            cache_rows=True,
         )
 
     # List, watch, delete collection ------------------------------------------------------------

@@ -25,7 +25,9 @@ import json
 import math
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
@@ -384,7 +386,44 @@ class _PodTally:
     sidecar_last_restart: float | None = None
 
 
+@dataclass(frozen=True)
+class _PodRow:
+    """What a pod's row needs that does not depend on the time of the request."""
+
+    cells: tuple[Cell, ...]  # RESTARTS and AGE are filled in per request
+    restarts: int
+    last_restart: float | None
+    created: Any
+
+
+# (uid, resourceVersion) → _PodRow. A stored object never changes under the same
+# resourceVersion, so repeated lists of a large cluster print only what changed since.
+_POD_ROWS: OrderedDict[tuple[str, str], _PodRow] = OrderedDict()
+_POD_ROWS_MAX = 50_000
+_CACHE_ROWS: ContextVar[bool] = ContextVar("cache_rows", default=False)
+
+
 def _pod_cells(pod: JSON, now: float) -> list[Cell]:
+    meta = _mapping(pod, "metadata")
+    uid, version = meta.get("uid"), meta.get("resourceVersion")
+    if _CACHE_ROWS.get() and isinstance(uid, str) and isinstance(version, str):
+        key = (uid, version)
+        row = _POD_ROWS.get(key)
+        if row is None:
+            row = _POD_ROWS[key] = _pod_row(pod)
+            if len(_POD_ROWS) > _POD_ROWS_MAX:
+                _POD_ROWS.popitem(last=False)
+    else:
+        row = _pod_row(pod)
+    restarts = str(row.restarts)
+    if row.restarts and row.last_restart is not None:
+        restarts = f"{row.restarts} ({human_duration(now - row.last_restart)} ago)"
+    cells = list(row.cells)
+    cells[3:3] = [restarts, _since(row.created, now)]
+    return cells
+
+
+def _pod_row(pod: JSON) -> _PodRow:
     spec, status = _mapping(pod, "spec"), _mapping(pod, "status")
     phase = _text(status, "phase")
     tally = _PodTally(reason=_text(status, "reason") or phase)
@@ -407,21 +446,17 @@ def _pod_cells(pod: JSON, now: float) -> list[Cell]:
         elif phase not in ("Succeeded", "Failed"):
             tally.reason = "Terminating"
 
-    restarts = str(tally.restarts)
-    if tally.restarts and tally.last_restart is not None:
-        restarts = f"{tally.restarts} ({human_duration(now - tally.last_restart)} ago)"
     pod_ips = _records(status, "podIPs")
-    return [
+    cells = (
         _name(pod),
         f"{tally.ready}/{total}",
         tally.reason,
-        restarts,
-        _age(pod, now),
         (_text(pod_ips[0], "ip") if pod_ips else "") or "<none>",
         _text(spec, "nodeName") or "<none>",
         _text(status, "nominatedNodeName") or "<none>",
         _readiness_gates(_records(spec, "readinessGates"), _records(status, "conditions")),
-    ]
+    )
+    return _PodRow(cells, tally.restarts, tally.last_restart, _dig(pod, "metadata", "creationTimestamp"))
 
 
 def _tally_init_containers(tally: _PodTally, init_specs: list[JSON], status: JSON) -> bool:
@@ -2215,8 +2250,13 @@ def build_table(
     include_object: str = "Metadata",
     list_meta: dict[str, Any] | None = None,
     printer_columns: list[dict[str, Any]] | None = None,
+    cache_rows: bool = False,
 ) -> dict[str, Any]:
     """Render objects as the `meta.k8s.io/v1` Table a real kube-apiserver would return.
+
+    `cache_rows` may be set when every object comes from a store where a (uid, resourceVersion)
+    pair always names the same content: the time-independent cells of pod rows are then kept
+    between calls, so repeated lists print only what changed.
 
     `group` and `kind` pick the printer ("" for the core group). `printer_columns`, when given,
     are a CRD version's additionalPrinterColumns (an empty list means "none declared"). `now` is
@@ -2231,12 +2271,17 @@ def build_table(
     # ListMeta fields are omitted when empty; remainingItemCount is a pointer, so 0 still shows.
     given = list_meta or {}
     metadata = {key: given[key] for key in _LIST_META_FIELDS if given.get(key) not in (None, "")}
+    caching = _CACHE_ROWS.set(cache_rows)
+    try:
+        rows = [_row(printer, item, now, include_object) for item in items]
+    finally:
+        _CACHE_ROWS.reset(caching)
     return {
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": metadata,
         "columnDefinitions": [column.definition() for column in printer.columns],
-        "rows": [_row(printer, item, now, include_object) for item in items],
+        "rows": rows,
     }
 
 
