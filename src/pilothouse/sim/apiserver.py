@@ -31,6 +31,7 @@ from pilothouse.sim.conversion import from_view, to_view
 from pilothouse.sim.exec_stream import EXEC_SUBPROTOCOLS, run_exec_session
 from pilothouse.sim.objects import DeleteOptions
 from pilothouse.sim.printing import build_table
+from pilothouse.sim.protobuf import ProtobufError, decode_kubernetes_protobuf
 from pilothouse.sim.resources import ResourceType
 from pilothouse.sim.selectors import FieldSelector, LabelSelector, SelectorError, check_field_selector
 from pilothouse.sim.status import StatusError
@@ -289,8 +290,10 @@ class ApiServer:
             return None
         content_type = request.headers.get("content-type", "application/json")
         if "protobuf" in content_type:
-            # Declining protobuf with 415 makes client-go switch to JSON and retry.
-            raise status.unsupported_media_type(content_type)
+            try:
+                return decode_kubernetes_protobuf(raw)
+            except ProtobufError as err:
+                raise status.bad_request(f"the body of the request could not be decoded: {err}") from None
         try:
             if "yaml" in content_type:
                 return yaml.safe_load(raw)

@@ -222,6 +222,7 @@ BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
     _res("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
     _res("events.k8s.io", "v1", "Event", "events", short_names=("ev",), storage_group=""),
     _res("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", False),
+    _res("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, short_names=("pc",)),
     _res("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
     _res("coordination.k8s.io", "v1", "Lease", "leases"),
     _res(
