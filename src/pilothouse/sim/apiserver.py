@@ -13,7 +13,7 @@ import base64
 import contextlib
 import hmac
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ from pilothouse.sim import openapi, status
 from pilothouse.sim.conversion import from_view, to_view
 from pilothouse.sim.exec_stream import EXEC_SUBPROTOCOLS, run_exec_session
 from pilothouse.sim.objects import DeleteOptions
+from pilothouse.sim.patch import PatchError, apply_patch
 from pilothouse.sim.printing import build_table
 from pilothouse.sim.protobuf import ProtobufError, decode_kubernetes_protobuf
 from pilothouse.sim.resources import ResourceType
@@ -256,12 +257,10 @@ class ApiServer:
         content_type = request.headers.get("content-type", "").split(";")[0].strip()
         if path.subresource == "scale":
             current = _scale_of(resource, self.objects.get(resource, path.namespace or "", path.name))
-            from pilothouse.sim.patch import PatchError, apply_patch
-
             try:
                 patched = apply_patch(current, raw, content_type, "Scale", "autoscaling")
             except PatchError as err:
-                raise StatusError(err.status_code, "BadRequest", str(err)) from None
+                raise StatusError(err.status_code, err.reason, err.message) from None
             return self._update_scale(path, patched, dry_run)
         patched_obj = self.objects.patch(
             resource,
@@ -729,9 +728,7 @@ def _scale_of(resource: ResourceType, obj: JsonObject) -> JsonObject:
     if "scale" not in resource.subresources:
         raise status.StatusError(404, "NotFound", "the server could not find the requested resource")
     selector = obj.get("spec", {}).get("selector") or {}
-    from pilothouse.sim.selectors import LabelSelector as _Selector
-
-    selector_text = str(_Selector.from_dict(selector)) if selector else ""
+    selector_text = str(LabelSelector.from_dict(selector)) if selector else ""
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -743,6 +740,3 @@ def _scale_of(resource: ResourceType, obj: JsonObject) -> JsonObject:
         "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
         "status": {"replicas": obj.get("status", {}).get("replicas", 0), "selector": selector_text},
     }
-
-
-ExecStarter = Callable[[], Awaitable[Any]]

@@ -8,6 +8,8 @@ costs nothing until something changes.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import math
 import re
 import tempfile
@@ -938,8 +940,6 @@ class Kubelet:
 
     def container_env(self, pod: JsonObject, container: JsonObject) -> dict[str, str]:
         """The environment a process in the container sees (for exec)."""
-        import base64
-
         namespace = pod["metadata"]["namespace"]
         env: dict[str, str] = {
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -1306,8 +1306,6 @@ def _node_ip(node: JsonObject) -> str:
 
 
 def _digest(image: str) -> str:
-    import hashlib
-
     return hashlib.sha256(image.encode()).hexdigest()
 
 

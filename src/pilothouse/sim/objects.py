@@ -229,7 +229,7 @@ class ObjectService:
         try:
             patched = apply_patch(current, body, content_type, resource.kind, resource.group)
         except PatchError as err:
-            raise StatusError(err.status_code, _patch_reason(err.status_code), str(err)) from None
+            raise StatusError(err.status_code, err.reason, err.message) from None
         patched_version = (patched.get("metadata") or {}).get("resourceVersion")
         if patched_version and patched_version != current["metadata"]["resourceVersion"]:
             raise status.conflict(resource.group, resource.plural, name)
@@ -395,12 +395,6 @@ class ObjectService:
         ):
             self.store.delete(resource.storage_key, meta.get("namespace", ""), meta["name"])
         return obj
-
-
-def _patch_reason(code: int) -> str:
-    return {400: "BadRequest", 409: "Conflict", 415: "UnsupportedMediaType", 422: "Invalid"}.get(
-        code, "BadRequest"
-    )
 
 
 def _has_spec(obj: JsonObject) -> bool:

@@ -38,7 +38,7 @@ MERGE_PATCH: Final = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH: Final = "application/strategic-merge-patch+json"
 APPLY_PATCH: Final = "application/apply-patch+yaml"
 
-_STATUS_REASONS: Final = {400: "BadRequest", 415: "UnsupportedMediaType", 422: "Invalid"}
+_STATUS_REASONS: Final = {400: "BadRequest", 409: "Conflict", 415: "UnsupportedMediaType", 422: "Invalid"}
 
 
 class PatchError(Exception):

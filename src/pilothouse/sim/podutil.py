@@ -9,6 +9,7 @@ import orjson
 
 from pilothouse.sim.objects import NAME_ALPHABET, parse_time
 from pilothouse.sim.store import JsonObject, clone
+from pilothouse.sim.validation import parse_quantity
 
 
 def pod_condition_true(pod: JsonObject, condition_type: str) -> bool:
@@ -82,8 +83,6 @@ def pod_from_template(
 
 def container_requests(pod: JsonObject) -> dict[str, Any]:
     """Effective requests of a pod for scheduling: max(largest init container, sum of containers)."""
-    from pilothouse.sim.validation import parse_quantity
-
     totals: dict[str, float] = {}
     for container in pod.get("spec", {}).get("containers") or []:
         for name, value in ((container.get("resources") or {}).get("requests") or {}).items():
