@@ -17,9 +17,12 @@ class Cluster(Base):
 
     id: Mapped[str] = mapped_column(String(63), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    # How the server reaches the cluster: "tunnel" (an executor dials in). The Cluster API
-    # adds "direct" (a kubeconfig context the server uses itself).
+    # How the server reaches the cluster: "tunnel" (an executor dials in) or "direct" (a
+    # kubeconfig context the server uses itself).
     transport: Mapped[str] = mapped_column(String(16))
+    # Direct clusters only: the kubeconfig file and context (None: the file's current context).
+    kubeconfig_path: Mapped[str | None] = mapped_column(String(1024))
+    kube_context: Mapped[str | None] = mapped_column(String(253))
     security_mode: Mapped[str] = mapped_column(String(32))
     # Executor token (tunnel clusters): salted hash only, shown once at add/rotate.
     token_salt: Mapped[str | None] = mapped_column(String(64))
