@@ -7,6 +7,10 @@ from ``pilothouse.executor.testing`` over HTTP/1.1 on 127.0.0.1, with a simulate
 kubectl so that discovery succeeds once and then stays quiet. ``ping`` commands spawn nothing, so
 what is measured is the loop itself: long-poll wake-up, parsing, dispatch, the result POST.
 
+It also times spawning ``/bin/true`` from the executor process with the runner's ``preexec_fn``
+(which sets PR_SET_PDEATHSIG in the child and so forces fork() instead of vfork()) and without it:
+the difference is paid by every kubectl command.
+
 A ping costs two HTTP exchanges (the poll's answer, the result POST). For scale the script also
 times one bare exchange (``GET /agent/status`` through the executor's own client). The double, the
 executor and the simulated cluster share one event loop and one CPU core, so the figures are an
@@ -25,6 +29,7 @@ from pathlib import Path
 
 from pilothouse.executor.client import AgentClient
 from pilothouse.executor.config import ExecutorConfig
+from pilothouse.executor.runner import _die_with_parent
 from pilothouse.executor.service import run_executor
 from pilothouse.executor.testing import ProtocolDouble
 from pilothouse.observability.logging import configure_logging
@@ -63,6 +68,25 @@ async def bare_exchange(url: str, double: ProtocolDouble, count: int) -> list[fl
             started = time.perf_counter()
             await client.status(inflight=0)
             latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+async def spawn_cost(count: int, *, preexec: bool) -> list[float]:
+    """Milliseconds to start and reap ``/bin/true`` from this process (the executor's size), with
+    the runner's ``preexec_fn`` (PR_SET_PDEATHSIG; forces fork() instead of vfork()) or without."""
+    latencies = []
+    for _ in range(count):
+        started = time.perf_counter()
+        process = await asyncio.create_subprocess_exec(
+            "/bin/true",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if preexec else None,
+        )
+        await process.communicate()
+        latencies.append((time.perf_counter() - started) * 1000)
     return latencies
 
 
@@ -106,7 +130,11 @@ async def main(pings: int, concurrency: int) -> None:
             stop.set()
             await executor
             floor = await bare_exchange(url, double, pings)
+    with_preexec = await spawn_cost(200, preexec=True)
+    without = await spawn_cost(200, preexec=False)
     print(f"executor round trip, {pings} sequential pings (ms): {summary(latencies)}")
+    print(f"spawn /bin/true as the runner does (preexec_fn) (ms): {summary(with_preexec)}")
+    print(f"spawn /bin/true without preexec_fn (vfork) (ms): {summary(without)}")
     print(f"one bare HTTP exchange, same client and server (ms): {summary(floor)}")
     print(
         f"burst of {pings} pings queued at once, concurrency {concurrency}: {burst_seconds:.2f} s "

@@ -16,23 +16,38 @@ import uvicorn
 from fastapi import FastAPI
 
 from pilothouse import __version__
+from pilothouse.actions.router import router as actions_router
 from pilothouse.audit.router import router as audit_router
 from pilothouse.auth.router import router as auth_router
+from pilothouse.auth.token_router import router as auth_tokens_router
 from pilothouse.bus import create_bus
 from pilothouse.clusters.router import router as clusters_router
 from pilothouse.commands.router import router as commands_router
+from pilothouse.contexts.router import router as contexts_router
 from pilothouse.errors import ErrorBody, install_error_handlers
+from pilothouse.events.router import router as events_router
+from pilothouse.insights.router import router as insights_router
+from pilothouse.investigations.router import router as investigations_router
+from pilothouse.metrics.router import router as metrics_router
+from pilothouse.namespaces.router import router as namespaces_router
 from pilothouse.observability.health import HealthChecker
 from pilothouse.observability.logging import configure_logging, get_logger
 from pilothouse.observability.metrics import Metrics
 from pilothouse.observability.middleware import RequestBodyLimitMiddleware, RequestContextMiddleware
 from pilothouse.observability.router import router as system_router
+from pilothouse.pods.router import router as pods_router
+from pilothouse.pods.shell import router as shell_router
 from pilothouse.ratelimit.middleware import RateLimitHeadersMiddleware
 from pilothouse.ratelimit.router import router as ratelimit_router
+from pilothouse.resources.router import router as resources_router
+from pilothouse.runtime import settle_garbage_collector
 from pilothouse.sessions.router import router as sessions_router
 from pilothouse.settings import ConfigurationError, Settings, ensure_jwt_secret
 from pilothouse.store.database import Database
 from pilothouse.store.migrate import upgrade_to_head
+from pilothouse.topology.router import router as topology_router
+from pilothouse.tunnel.router import router as tunnel_router
+from pilothouse.watch.router import router as watch_router
 
 log = get_logger(__name__)
 
@@ -102,10 +117,27 @@ def create_app(settings: Settings) -> FastAPI:
     # each creates its capability's service on app.state (later ones use earlier ones).
     app.include_router(ratelimit_router)
     app.include_router(auth_router)
+    app.include_router(auth_tokens_router)
     app.include_router(clusters_router)
     app.include_router(sessions_router)
     app.include_router(commands_router)
     app.include_router(audit_router)
+    # The Cluster API: the executors' streaming tunnel, then cluster selection (which needs the
+    # registry and the tunnel hub), then the capabilities that act on the selected cluster.
+    app.include_router(tunnel_router)
+    app.include_router(contexts_router)
+    app.include_router(resources_router)
+    app.include_router(namespaces_router)
+    app.include_router(events_router)
+    app.include_router(metrics_router)
+    app.include_router(topology_router)
+    app.include_router(pods_router)
+    app.include_router(shell_router)
+    app.include_router(watch_router)
+    # The AI core: actions (and the AI settings) before investigations, which propose actions.
+    app.include_router(actions_router)
+    app.include_router(investigations_router)
+    app.include_router(insights_router)
     # Outermost: puts X-RateLimit-* (the limits the handlers counted) on every response that
     # leaves, the middleware's own 500 included.
     app.add_middleware(RateLimitHeadersMiddleware)
@@ -115,6 +147,7 @@ def create_app(settings: Settings) -> FastAPI:
 def run_server(settings: Settings) -> None:
     """Serve the API with uvicorn until interrupted (``pilothouse serve``)."""
     configure_logging(settings.log_level, settings.log_format)
+    settle_garbage_collector()
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -128,4 +161,7 @@ def run_server(settings: Settings) -> None:
         proxy_headers=True,
         server_header=False,
         timeout_graceful_shutdown=10,
+        # Kubilitics: "Server sends ping every 30 seconds; client must respond with pong".
+        ws_ping_interval=30.0,
+        ws_ping_timeout=30.0,
     )

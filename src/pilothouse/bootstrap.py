@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import NamedTuple
 
 from pilothouse.audit.clock import utc_now
@@ -88,3 +89,28 @@ async def register_clusters(
                 issued = await registry.add(session, cluster_id, actor=actor, security_mode=security_mode)
                 tokens[cluster_id] = issued.token
     return tokens
+
+
+async def register_direct_cluster(
+    settings: Settings,
+    cluster_id: str,
+    *,
+    kubeconfig: Path,
+    security_mode: SecurityMode,
+    context: str | None = None,
+    name: str | None = None,
+    actor_name: str = DEFAULT_ACTOR_NAME,
+) -> None:
+    """Migrate the database and register a Direct cluster (the server uses ``kubeconfig``)."""
+    async with _migrated(settings) as database:
+        registry = ClusterRegistry(database, settings)
+        async with database.session() as session:
+            await registry.add_direct(
+                session,
+                cluster_id,
+                actor=Actor(key_id=None, name=actor_name),
+                kubeconfig_path=str(kubeconfig),
+                kube_context=context,
+                name=name,
+                security_mode=security_mode,
+            )

@@ -21,7 +21,7 @@ import httpx
 import uvicorn
 
 from pilothouse.app import create_app
-from pilothouse.bootstrap import bootstrap_cluster_access
+from pilothouse.bootstrap import bootstrap_cluster_access, register_direct_cluster
 from pilothouse.observability.logging import configure_logging
 from pilothouse.settings import load_settings
 from pilothouse.sim.cluster import SimCluster
@@ -29,6 +29,8 @@ from pilothouse.sim.scenario import install, load_scenario
 from pilothouse.sim.serving import SimServer
 
 CLUSTER_ID = "demo"
+# The same simulated cluster, Direct and fullAccess: where AI actions are applied.
+ADMIN_CLUSTER_ID = "demo-direct"
 CONNECT_TIMEOUT_SECONDS = 30.0
 
 
@@ -61,6 +63,8 @@ class DemoAccess:
             f'"args": ["pods", "-A"]}}\'',
             f'{execute} \'{{"cluster_id": "{self.cluster_id}", "command_type": "get", '
             f'"args": ["events", "-n", "shop", "--field-selector", "type=Warning"]}}\'',
+            # The Cluster API reaches the same cluster through the executor's streaming tunnel.
+            f'curl -s {auth} "$PILOTHOUSE_URL/api/v1/resources/Pod?namespace=shop&sort_by=name"',
         ]
 
 
@@ -79,7 +83,14 @@ async def _wait_connected(url: str, api_key: str, executor: asyncio.subprocess.P
                 raise RuntimeError(f"the executor exited with status {executor.returncode}")
             with contextlib.suppress(httpx.HTTPError):
                 response = await client.get(f"/clusters/{CLUSTER_ID}/status")
-                if response.status_code == 200 and response.json().get("status") == "connected":
+                # Connected for commands (long-poll) and for the Cluster API (streaming tunnel).
+                version = await client.get("/api/v1/version", params={"cluster": CLUSTER_ID})
+                if (
+                    response.status_code == 200
+                    and response.json().get("status") == "connected"
+                    and version.status_code == 200
+                    and "api_version" in version.json().get("kubernetes", {})
+                ):
                     return
             await asyncio.sleep(0.2)
     raise RuntimeError("the executor did not connect within 30 s")
@@ -102,6 +113,7 @@ async def run_demo(*, port: int, scenario: str, state_dir: Path, seed: int = 0) 
         port=port,
         log_level="WARNING",
         log_format="console",
+        default_cluster=CLUSTER_ID,
     )
     api_key, executor_token = await bootstrap_cluster_access(
         settings,
@@ -130,6 +142,15 @@ async def run_demo(*, port: int, scenario: str, state_dir: Path, seed: int = 0) 
         loop.add_signal_handler(signum, stop.set)
 
     await sim.start()
+    # The same cluster once more, reached directly and in fullAccess mode, so that AI-proposed
+    # actions can be applied (the tunnel cluster stays readOnly for the kubectl policy demo).
+    await register_direct_cluster(
+        settings,
+        ADMIN_CLUSTER_ID,
+        kubeconfig=state_dir / "kubeconfig",
+        security_mode="fullAccess",
+        name="Simulated demo cluster (direct, fullAccess)",
+    )
     server_task = asyncio.create_task(server.serve(), name="pilothouse-server")
     executor: asyncio.subprocess.Process | None = None
     try:
@@ -194,6 +215,9 @@ def _announce(access: DemoAccess, scenario: str, description: str, env_file: Pat
         f"Load the variables with:  source {env_file}",
         "Then try:",
         *(f"  {example}" for example in access.curl_examples()),
+        f"The AI core (deterministic analyzers; actions apply to the fullAccess cluster {ADMIN_CLUSTER_ID}):",
+        f"  .venv/bin/pilothouse investigate deployment/cache -n shop --cluster {ADMIN_CLUSTER_ID}",
+        "  .venv/bin/pilothouse actions approve <action id> --wait 120",
         "",
         "Press Ctrl-C to stop.",
     ]

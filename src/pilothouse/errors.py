@@ -42,6 +42,8 @@ class ErrorCode(StrEnum):
     INVALID_REQUEST = "INVALID_REQUEST"
     VALIDATION_ERROR = "VALIDATION_ERROR"
     UNAUTHORIZED = "UNAUTHORIZED"
+    TOKEN_EXPIRED = "TOKEN_EXPIRED"  # noqa: S105 - an error code
+    TOKEN_REVOKED = "TOKEN_REVOKED"  # noqa: S105 - an error code
     FORBIDDEN = "FORBIDDEN"
     NOT_FOUND = "NOT_FOUND"
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
@@ -129,6 +131,32 @@ class Unauthorized(ApiError):
     def __init__(self, message: str | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.headers.setdefault("WWW-Authenticate", "Bearer")
+
+
+class InvalidToken(Unauthorized):
+    """A bearer JWT that is malformed, badly signed or carries unusable claims (RFC 6750)."""
+
+    default_message = "Invalid bearer token"
+
+    def __init__(
+        self, message: str | None = None, *, headers: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> None:
+        # RFC 6750 section 3: a token that was presented but is unusable is "invalid_token",
+        # which tells a client to get a new one rather than retry.
+        merged = {"WWW-Authenticate": 'Bearer error="invalid_token"', **(headers or {})}
+        super().__init__(message, headers=merged, **kwargs)
+
+
+class TokenExpired(InvalidToken):
+    error = "token_expired"
+    code = ErrorCode.TOKEN_EXPIRED
+    default_message = "The bearer token has expired"
+
+
+class TokenRevoked(InvalidToken):
+    error = "token_revoked"
+    code = ErrorCode.TOKEN_REVOKED
+    default_message = "The bearer token has been revoked"
 
 
 class Forbidden(ApiError):
@@ -267,6 +295,15 @@ class RateLimited(ApiError):
 
     def extra_body(self) -> dict[str, Any]:
         return {"retry_after": self.retry_after}
+
+
+class RateLimitExceeded(RateLimited):
+    """The Kubilitics spelling of a 429 (``rate_limit_exceeded``), for the Cluster API.
+
+    The Debug API keeps ``rate_limited``, which its clients already match on.
+    """
+
+    error = "rate_limit_exceeded"
 
 
 class InternalError(ApiError):

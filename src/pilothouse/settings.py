@@ -113,6 +113,14 @@ class Settings(BaseSettings):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     default_security_mode: SecurityMode = "readOnly"
+    # Cluster API: the cluster a request without X-Kubeconfig-Context (or ?cluster=) is about.
+    # None: the only registered cluster, if there is exactly one.
+    default_cluster: str | None = None
+    # /api/v1/ws: messages a client may fall behind before it is dropped as a slow consumer.
+    watch_queue_messages: int = Field(default=1000, ge=1)
+    # Periodic insight scans of every registered cluster (interval: the AI settings, PUT
+    # /api/v1/ai/config). Off in tests that want scans only when they ask for one.
+    insight_scans: bool = True
     # Kubently ExecuteCommandRequest: timeout_seconds default 10, range 1-30.
     command_timeout_default_seconds: int = Field(default=10, ge=1)
     command_timeout_max_seconds: int = Field(default=30, ge=1)

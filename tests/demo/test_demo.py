@@ -54,7 +54,7 @@ def test_demo_serves_the_simulated_cluster_through_the_executor_and_stops_cleanl
         assert "Press Ctrl-C to stop." in text, text
         key = re.search(r"Admin key:\s+(\S+)", text)
         assert key is not None
-        assert text.count("curl -s") == 3
+        assert text.count("curl -s") == 4
 
         exports = _exports(tmp_path / ".pilothouse" / "demo.env")
         assert exports["PILOTHOUSE_URL"] == f"http://127.0.0.1:{port}"
@@ -76,6 +76,9 @@ def test_demo_serves_the_simulated_cluster_through_the_executor_and_stops_cleanl
             )
             assert secrets.status_code == 422
             assert secrets.json()["details"]["code"] == "COMMAND_FORBIDDEN"
+            listed = client.get("/api/v1/resources/Pod", params={"namespace": "shop"})
+            assert listed.status_code == 200, listed.text
+            assert listed.json()["total_count"] > 0
     finally:
         process.send_signal(signal.SIGINT)
         try:

@@ -14,7 +14,6 @@ computes on its own clock (describe's events) need ``mask_ages``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -22,7 +21,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
@@ -32,7 +30,6 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-import uvicorn
 
 from pilothouse.app import create_app
 from pilothouse.bootstrap import bootstrap_cluster_access, register_clusters
@@ -40,6 +37,7 @@ from pilothouse.settings import Settings
 from pilothouse.sim.cluster import SimCluster
 from pilothouse.sim.scenario import install, load_scenario
 from pilothouse.sim.serving import SimServer
+from tests.live import BackgroundLoop, ServedApp, serve
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 CLUSTER_ID = "e2e"
@@ -201,10 +199,8 @@ class LiveStack:
         self.options = options
         self.clock = OffsetClock()
         self.executors: list[ExecutorProcess] = []
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="e2e-stack", daemon=True)
-        self._server: uvicorn.Server | None = None
-        self._serving: asyncio.Task[None] | None = None
+        self.loop = BackgroundLoop("e2e-stack")
+        self.served: ServedApp | None = None
         self.sim: SimServer | None = None
         self.cluster: SimCluster | None = None
         self.url = ""
@@ -216,10 +212,10 @@ class LiveStack:
 
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 120) -> T:
         """Run a coroutine on the stack's loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+        return self.loop.run(coroutine, timeout)
 
     def start(self) -> None:
-        self._thread.start()
+        self.loop.start()
         self.run(self._start())
 
     async def _start(self) -> None:
@@ -255,26 +251,8 @@ class LiveStack:
 
         app = create_app(settings)
         app.state.clock = self.clock
-        self._server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                host="127.0.0.1",
-                port=0,
-                log_config=None,
-                access_log=False,
-                lifespan="on",
-                # Long polls of executors that are gone would otherwise hold the shutdown.
-                timeout_graceful_shutdown=1,
-            )
-        )
-        self._serving = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._serving.done():
-                self._serving.result()
-                raise RuntimeError("the API server did not start")
-            await asyncio.sleep(0.01)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.served = await serve(app)
+        self.url = self.served.url
 
     def stop(self) -> None:
         for executor in self.executors:
@@ -282,14 +260,11 @@ class LiveStack:
         try:
             self.run(self._stop(), timeout=60)
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop.close()
+            self.loop.stop()
 
     async def _stop(self) -> None:
-        if self._server is not None and self._serving is not None:
-            self._server.should_exit = True
-            await asyncio.wait_for(self._serving, 30)
+        if self.served is not None:
+            await self.served.stop()
         if self.sim is not None:
             await self.sim.stop()
 

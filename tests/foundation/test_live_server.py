@@ -28,11 +28,12 @@ async def test_streaming_response_is_not_buffered(live_server: str) -> None:
                 arrivals.append((time.perf_counter() - started, chunk))
     body = b"".join(chunk for _, chunk in arrivals)
     assert body == b"chunk-0\nchunk-1\nchunk-2\n"
-    # The generator sleeps 0.4 s after each chunk, so the body is complete after 1.2 s; a
-    # buffering middleware would deliver the first chunk only then.
+    # The generator sleeps 0.4 s after each chunk; a buffering middleware would deliver the
+    # chunks together at the end. Compared with each other, not with a deadline, so that a
+    # loaded machine (a late first chunk) cannot fail it.
     assert arrivals[0][1].startswith(b"chunk-0")
-    assert arrivals[0][0] < 0.35
-    assert arrivals[-1][0] >= 0.75
+    assert len(arrivals) >= 2
+    assert arrivals[-1][0] - arrivals[0][0] >= 0.6
 
 
 async def test_websocket_handshake_passes_through_with_identity(live_server: str) -> None:

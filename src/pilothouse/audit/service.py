@@ -29,6 +29,19 @@ class AuditAction(StrEnum):
     CLUSTER_ROTATE_TOKEN = "cluster.rotate_token"  # noqa: S105 - an action name
     CLUSTER_REMOVE = "cluster.remove"
     AUTH_DENIED = "auth.denied"
+    TOKEN_ISSUE = "token.issue"  # noqa: S105 - an action name
+    TOKEN_REVOKE = "token.revoke"  # noqa: S105 - an action name
+    RESOURCE_CREATE = "resource.create"
+    RESOURCE_UPDATE = "resource.update"
+    RESOURCE_DELETE = "resource.delete"
+    POD_EXEC = "pod.exec"
+    POD_SHELL = "pod.shell"
+    AI_CONFIG_UPDATE = "ai.config_update"
+    AI_INVESTIGATE = "ai.investigate"
+    ACTION_APPROVE = "action.approve"
+    ACTION_REJECT = "action.reject"
+    ACTION_APPLY = "action.apply"
+    INSIGHT_DISMISS = "insight.dismiss"
 
 
 class AuditOutcome(StrEnum):
@@ -71,6 +84,40 @@ class Actor:
         )
 
 
+def event_values(
+    *,
+    action: AuditAction,
+    outcome: AuditOutcome,
+    actor: Actor,
+    occurred_at: datetime,
+    cluster_id: str | None = None,
+    session_id: str | None = None,
+    command_id: str | None = None,
+    args: Sequence[str] | None = None,
+    reason: str | None = None,
+    duration_ms: int | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The column values of one audit event, for writers that insert rows in bulk."""
+    return {
+        "occurred_at": occurred_at,
+        "action": str(action),
+        "outcome": str(outcome),
+        "key_id": actor.key_id,
+        "principal_name": actor.name,
+        "service_identity": actor.service_identity,
+        "correlation_id": actor.correlation_id,
+        "request_id": actor.request_id,
+        "cluster_id": cluster_id,
+        "session_id": session_id,
+        "command_id": command_id,
+        "args": list(args) if args is not None else None,
+        "reason": reason,
+        "duration_ms": duration_ms,
+        "details": dict(details) if details else None,
+    }
+
+
 def record(
     session: AsyncSession,
     *,
@@ -87,21 +134,19 @@ def record(
     details: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
     event = AuditEvent(
-        occurred_at=occurred_at,
-        action=str(action),
-        outcome=str(outcome),
-        key_id=actor.key_id,
-        principal_name=actor.name,
-        service_identity=actor.service_identity,
-        correlation_id=actor.correlation_id,
-        request_id=actor.request_id,
-        cluster_id=cluster_id,
-        session_id=session_id,
-        command_id=command_id,
-        args=list(args) if args is not None else None,
-        reason=reason,
-        duration_ms=duration_ms,
-        details=dict(details) if details else None,
+        **event_values(
+            action=action,
+            outcome=outcome,
+            actor=actor,
+            occurred_at=occurred_at,
+            cluster_id=cluster_id,
+            session_id=session_id,
+            command_id=command_id,
+            args=args,
+            reason=reason,
+            duration_ms=duration_ms,
+            details=details,
+        )
     )
     session.add(event)
     return event

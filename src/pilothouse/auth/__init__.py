@@ -1,1 +1,2 @@
-"""Client authentication: API keys, scopes, cluster allowlists and the request's principal."""
+"""Client authentication: API keys, bearer JWTs, scopes, cluster allowlists and the request's
+principal."""

@@ -34,8 +34,23 @@ def parse_scopes(values: Iterable[str]) -> frozenset[Scope]:
     return frozenset(scopes)
 
 
+class TokenKind(StrEnum):
+    """What kind of credential authenticated a principal.
+
+    An API key, or a bearer JWT of one of the Kubilitics kinds; the kind sets the JWT's
+    default lifetime and the principal's rate-limit multiplier.
+    """
+
+    API_KEY = "api_key"
+    USER = "user"
+    SERVICE = "service"
+    ADMIN = "admin"
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
+    # The API key id, or "jwt:<sub>" for a bearer JWT (see auth.tokens.principal_key_id):
+    # what owns sessions and commands, and what rate limits count against.
     key_id: str
     name: str
     scopes: frozenset[Scope]
@@ -43,10 +58,19 @@ class Principal:
     clusters: frozenset[str] | None
     # X-Service-Identity of this request: which service is calling with the key.
     service_identity: str | None = None
+    # A JWT's default namespace, for routes that take an optional namespace.
+    namespace: str | None = None
+    token_kind: TokenKind = TokenKind.API_KEY
+    # A JWT's jti (what revokes it); None for API keys.
+    token_id: str | None = None
 
     @property
     def is_admin(self) -> bool:
         return Scope.ADMIN in self.scopes
+
+    @property
+    def is_jwt(self) -> bool:
+        return self.token_kind is not TokenKind.API_KEY
 
     def has_scope(self, scope: Scope) -> bool:
         return self.is_admin or scope in self.scopes

@@ -314,11 +314,13 @@ class AccessGuard:
     async def require_cluster(self, principal: Principal, cluster_id: str) -> None:
         if principal.may_access_cluster(cluster_id):
             return
+        # A JWT naming a cluster_id is confined to it as a key is to its allowlist.
+        credential = "token" if principal.is_jwt else "API key"
         await self._audit_denial(
-            principal, f"cluster {cluster_id} is not in the key's allowlist", cluster_id=cluster_id
+            principal, f"cluster {cluster_id} is not in the {credential}'s allowlist", cluster_id=cluster_id
         )
         raise Forbidden(
-            f"This API key may not access cluster {cluster_id}",
+            f"This {credential} may not access cluster {cluster_id}",
             details={"cluster_id": cluster_id, "allowed_clusters": sorted(principal.clusters or ())},
         )
 

@@ -42,6 +42,10 @@ class Subscription(Protocol):
 
 
 class Bus(Protocol):
+    # True when messages never leave this process (the in-process bus): whoever enqueues a
+    # message is then the only one who can lease it, and may keep the work's state in memory.
+    process_local: bool
+
     async def publish(self, topic: str, payload: Mapping[str, Any]) -> None:
         """Deliver to every current subscriber of ``topic`` (at most once, no persistence)."""
         ...

@@ -88,6 +88,8 @@ class InProcessSubscription:
 
 
 class InProcessBus:
+    process_local = True
+
     def __init__(self) -> None:
         self._subscribers: dict[str, set[InProcessSubscription]] = {}
         self._queues: dict[str, _WorkQueue] = {}

@@ -148,6 +148,8 @@ class RedisSubscription:
 
 
 class RedisBus:
+    process_local = False
+
     def __init__(
         self,
         client: aioredis.Redis,

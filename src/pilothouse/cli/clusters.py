@@ -32,9 +32,20 @@ def _print_token(issued: IssuedToken, server: str) -> None:
     typer.echo(f"  pilothouse executor --server {server} --cluster-id {cluster.id} --token {issued.token}")
 
 
-@clusters_app.command("add", help="Register a cluster reached through an executor (tunnel).")
+@clusters_app.command(
+    "add",
+    help="Register a cluster: reached through an executor (tunnel), "
+    "or with --kubeconfig by the server itself (direct).",
+)
 def add_cluster(
     cluster_id: Annotated[str, typer.Argument(help="Cluster id: lowercase letters, digits, inner hyphens.")],
+    kubeconfig: Annotated[
+        str | None, typer.Option("--kubeconfig", help="Direct cluster: the kubeconfig file the server uses.")
+    ] = None,
+    context: Annotated[
+        str | None,
+        typer.Option("--context", help="Direct cluster: the kubeconfig context (default: current)."),
+    ] = None,
     security_mode: Annotated[
         str | None, typer.Option("--security-mode", help=f"{_MODES} (default: settings)")
     ] = None,
@@ -44,17 +55,30 @@ def add_cluster(
 ) -> None:
     settings = cli_settings(config)
 
-    async def work() -> IssuedToken:
+    async def work() -> Cluster | IssuedToken:
         async with open_database(settings) as database, database.session() as session:
             registry = ClusterRegistry(database, settings)
+            if kubeconfig is not None:
+                return await registry.add_direct(
+                    session,
+                    cluster_id,
+                    actor=Actor.cli(),
+                    kubeconfig_path=kubeconfig,
+                    kube_context=context,
+                    name=name,
+                    security_mode=security_mode,
+                )
+            if context is not None:
+                raise typer.BadParameter("--context needs --kubeconfig (a Direct cluster)")
             return await registry.add(
                 session, cluster_id, actor=Actor.cli(), name=name, security_mode=security_mode
             )
 
-    issued = run(work())
-    cluster = issued.cluster
+    added = run(work())
+    cluster = added.cluster if isinstance(added, IssuedToken) else added
     typer.echo(f"Registered cluster {cluster_id} ({cluster.transport}, {cluster.security_mode}).")
-    _print_token(issued, server or settings.effective_public_url)
+    if isinstance(added, IssuedToken):
+        _print_token(added, server or settings.effective_public_url)
 
 
 @clusters_app.command("list", help="List registered clusters.")

@@ -15,6 +15,7 @@ from pilothouse.executor.config import DEFAULT_MAX_OUTPUT_BYTES, ConfigError, Ex
 from pilothouse.executor.service import run_executor
 from pilothouse.observability.logging import configure_logging, get_logger
 from pilothouse.policy import DEFAULT_SECURITY_MODE, SecurityMode
+from pilothouse.runtime import settle_garbage_collector
 
 _ENV = "PILOTHOUSE_EXECUTOR_"
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -97,6 +98,8 @@ def executor_command(
     configure_logging(log_level, log_format)
     # httpx logs every request at INFO: a line per long-poll. The agent logs what matters itself.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The executor parses large lists for the tunnel; the same collector tuning as the server's.
+    settle_garbage_collector()
     raise typer.Exit(asyncio.run(_serve(config)))
 
 

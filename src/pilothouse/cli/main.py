@@ -24,12 +24,19 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
         "Run the in-cluster agent that serves a cluster to a server.",
     ),
     "keys": ("pilothouse.cli.keys", "keys_app", "Create, list and revoke API keys."),
+    "tokens": ("pilothouse.cli.tokens", "tokens_app", "Issue and revoke bearer JWTs for the Cluster API."),
     "clusters": (
         "pilothouse.cli.clusters",
         "clusters_app",
         "Register clusters and manage their executor tokens.",
     ),
     "audit": ("pilothouse.cli.audit", "audit_command", "Query the audit trail."),
+    "investigate": (
+        "pilothouse.cli.ai",
+        "investigate_command",
+        "Investigate a resource with the AI core and print the diagnosis.",
+    ),
+    "actions": ("pilothouse.cli.ai", "actions_app", "List, approve and reject AI-proposed actions."),
 }
 
 

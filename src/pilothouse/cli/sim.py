@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from pilothouse.runtime import settle_garbage_collector
 from pilothouse.sim.cluster import SimCluster
 from pilothouse.sim.scenario import ScenarioError, builtin_scenario_names, combine, install, load_scenario
 from pilothouse.sim.serving import SimServer
@@ -53,7 +53,7 @@ def sim_command(
             from pilothouse.sim.scenario import DEFAULT_NODES, NodeSpec, add_nodes
 
             add_nodes(cluster, [NodeSpec.from_spec(n) for n in DEFAULT_NODES])
-        _settle_garbage_collector()
+        settle_garbage_collector()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -70,14 +70,3 @@ def sim_command(
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
-
-
-def _settle_garbage_collector() -> None:
-    """Move the loaded cluster out of the collector's sight.
-
-    Stored objects are immutable and long-lived; without this every full collection walks all
-    of them, which showed up as 300-700 ms pauses in large list requests (bench/sim.py p95).
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)

@@ -7,6 +7,7 @@ import re
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.datastructures import Headers
 
 from pilothouse.clusters.ids import is_valid_cluster_id
 from pilothouse.clusters.service import ClusterRegistry, ExecutorIdentity
@@ -53,7 +54,11 @@ def _inflight(value: str | None) -> int:
 
 
 async def authenticated_executor(request: Request, registry: ClusterRegistryDep) -> ExecutorIdentity:
-    headers = request.headers
+    return await authenticate_executor_headers(request.headers, registry)
+
+
+async def authenticate_executor_headers(headers: Headers, registry: ClusterRegistry) -> ExecutorIdentity:
+    """The executor a request (or WebSocket handshake) comes from, recorded as a heartbeat; 401 if none."""
     cluster_id = headers.get(CLUSTER_ID_HEADER, "")
     scheme, _, token = headers.get("authorization", "").partition(" ")
     if not cluster_id or scheme.lower() != "bearer" or not token.strip():

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import delete, select, update
+from kubernetes_asyncio.config import list_kube_config_contexts
+from sqlalchemy import Executable, Table, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from pilothouse.audit.clock import Clock, utc_now
 from pilothouse.audit.service import Actor, AuditAction, AuditOutcome, record
@@ -33,6 +35,7 @@ from pilothouse.settings import Settings
 from pilothouse.store.database import Database
 
 TRANSPORT_TUNNEL = "tunnel"
+TRANSPORT_DIRECT = "direct"
 EXECUTOR_TOKEN_PREFIX = "phc_"  # noqa: S105 - a prefix, not a secret
 # Heartbeats arrive with every executor request; writing each one would turn polling into
 # a stream of writes. Within this interval only a change of version is written at once.
@@ -40,10 +43,12 @@ HEARTBEAT_WRITE_INTERVAL = timedelta(seconds=5)
 # Without these the policy's Secret check could not trust a reported resource list.
 _REQUIRED_CORE_RESOURCES = frozenset({"pods", "secrets", "namespaces"})
 _MAX_CACHED_CATALOGS = 64
-# Commands read their cluster from memory for this long (real seconds). Heartbeats are only
-# written every few seconds anyway; this process refreshes its copy when it writes one, and
-# forgets it when the cluster changes here.
-VIEW_CACHE_SECONDS = 1.0
+# Commands read their cluster from memory for at most this long (real seconds), and for no
+# longer than verified tokens are trusted (auth_cache_seconds): a change made by another
+# replica (discovery, removal) is seen within that time, like a rotated token. Connectivity
+# does not depend on it: this process's heartbeats update its copy at once, and a command to
+# a cluster whose copy looks disconnected reads the database again first.
+VIEW_CACHE_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +62,9 @@ class ClusterView:
     last_seen: datetime | None
     agent_version: str | None
     discovery_digest: str | None
+    # Direct clusters: where the server finds its kubeconfig (None for tunnel clusters).
+    kubeconfig_path: str | None = None
+    kube_context: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +93,8 @@ def _view(row: Any) -> ClusterView:
         last_seen=row.last_seen,
         agent_version=row.agent_version,
         discovery_digest=row.discovery_digest,
+        kubeconfig_path=row.kubeconfig_path,
+        kube_context=row.kube_context,
     )
 
 
@@ -109,6 +119,7 @@ class ClusterRegistry:
         # Well inside the staleness limit, so that throttling never makes a live executor stale.
         self._heartbeat_interval = min(HEARTBEAT_WRITE_INTERVAL, self._stale / 4)
         self._token_cache_seconds = settings.auth_cache_seconds
+        self._view_seconds = min(VIEW_CACHE_SECONDS, settings.auth_cache_seconds)
         self._default_mode = SecurityMode(settings.default_security_mode)
         # cluster id -> (valid until, (salt, hash) or None when the cluster has no token)
         self._tokens: dict[str, tuple[datetime, tuple[str, str] | None]] = {}
@@ -117,6 +128,11 @@ class ClusterRegistry:
         self._catalogs: dict[str, StaticResourceCatalog] = {}
         # cluster id -> (valid until, on the monotonic clock; view)
         self._views: dict[str, tuple[float, ClusterView]] = {}
+        # Heartbeats waiting for a batched write, and who to tell (None: written at once).
+        self._pending_heartbeats: dict[tuple[str, str], dict[str, Any]] = {}
+        self._heartbeat_nudge: Callable[[], None] | None = None
+        # cluster id -> (time, version) of the newest heartbeat this process recorded
+        self._seen: dict[str, tuple[datetime, str | None]] = {}
 
     # --- administration (API and CLI) ----------------------------------------------------
 
@@ -130,6 +146,37 @@ class ClusterRegistry:
         security_mode: str | None = None,
     ) -> IssuedToken:
         """Register a tunnel cluster and issue its executor token."""
+        cluster, token = await self._add(session, cluster_id, actor, name, security_mode, None, None)
+        assert token is not None
+        return IssuedToken(cluster=cluster, token=token)
+
+    async def add_direct(
+        self,
+        session: AsyncSession,
+        cluster_id: str,
+        *,
+        actor: Actor,
+        kubeconfig_path: str,
+        kube_context: str | None = None,
+        name: str | None = None,
+        security_mode: str | None = None,
+    ) -> Cluster:
+        """Register a Direct cluster: the server reaches it itself through a kubeconfig context."""
+        cluster, _ = await self._add(
+            session, cluster_id, actor, name, security_mode, kubeconfig_path, kube_context
+        )
+        return cluster
+
+    async def _add(
+        self,
+        session: AsyncSession,
+        cluster_id: str,
+        actor: Actor,
+        name: str | None,
+        security_mode: str | None,
+        kubeconfig_path: str | None,
+        kube_context: str | None,
+    ) -> tuple[Cluster, str | None]:
         if not is_valid_cluster_id(cluster_id):
             raise ValidationFailed(
                 "Invalid cluster id",
@@ -139,15 +186,26 @@ class ClusterRegistry:
         if await session.get(Cluster, cluster_id) is not None:
             raise AlreadyExists(f"Cluster already exists: {cluster_id}", details={"cluster_id": cluster_id})
         now = self.clock()
-        token = EXECUTOR_TOKEN_PREFIX + new_secret()
+        direct = kubeconfig_path is not None
+        if direct:
+            kubeconfig_path = check_kubeconfig(kubeconfig_path or "", kube_context)
+        elif kube_context is not None:
+            raise ValidationFailed(
+                "A context needs a kubeconfig",
+                errors=[{"field": "context", "message": "only Direct clusters (with a kubeconfig) have one"}],
+            )
+        transport = TRANSPORT_DIRECT if direct else TRANSPORT_TUNNEL
+        token = None if direct else EXECUTOR_TOKEN_PREFIX + new_secret()
         salt = new_salt()
         cluster = Cluster(
             id=cluster_id,
             name=(name or cluster_id).strip()[:200] or cluster_id,
-            transport=TRANSPORT_TUNNEL,
+            transport=transport,
             security_mode=mode.value,
-            token_salt=salt,
-            token_hash=hash_secret(token, salt),
+            kubeconfig_path=kubeconfig_path,
+            kube_context=kube_context,
+            token_salt=None if token is None else salt,
+            token_hash=None if token is None else hash_secret(token, salt),
             created_at=now,
             token_rotated_at=None,
             last_seen=None,
@@ -164,15 +222,20 @@ class ClusterRegistry:
             actor=actor,
             occurred_at=now,
             cluster_id=cluster_id,
-            details={"security_mode": mode.value, "transport": TRANSPORT_TUNNEL},
+            details={"security_mode": mode.value, "transport": transport, "context": kube_context},
         )
         await session.flush()
-        return IssuedToken(cluster=cluster, token=token)
+        return cluster, token
 
     async def rotate_token(self, session: AsyncSession, cluster_id: str, *, actor: Actor) -> IssuedToken:
         """A new executor token; the old one stops working (in other processes within the
         auth cache time)."""
         cluster = await self._row(session, cluster_id)
+        if cluster.transport != TRANSPORT_TUNNEL:
+            raise ValidationFailed(
+                "Only tunnel clusters have executor tokens",
+                errors=[{"field": "cluster_id", "message": f"{cluster_id} is a {cluster.transport} cluster"}],
+            )
         now = self.clock()
         token = EXECUTOR_TOKEN_PREFIX + new_secret()
         cluster.token_salt = new_salt()
@@ -241,6 +304,8 @@ class ClusterRegistry:
             Cluster.last_seen,
             Cluster.agent_version,
             Cluster.discovery_digest,
+            Cluster.kubeconfig_path,
+            Cluster.kube_context,
         ).where(Cluster.id == cluster_id)
         if session is None:
             async with self.database.session() as own:
@@ -249,7 +314,7 @@ class ClusterRegistry:
             row = (await session.execute(statement)).one_or_none()
         if row is None:
             raise NotFound.of("cluster", cluster_id)
-        return _view(row)
+        return self._with_heartbeat(_view(row))
 
     async def cached_view(self, cluster_id: str) -> ClusterView:
         """``view``, from memory when read less than ``VIEW_CACHE_SECONDS`` ago (commands
@@ -259,7 +324,7 @@ class ClusterRegistry:
         if cached is not None and cached[0] > now:
             return cached[1]
         view = await self.view(cluster_id)
-        self._views[cluster_id] = (now + VIEW_CACHE_SECONDS, view)
+        self._views[cluster_id] = (now + self._view_seconds, view)
         return view
 
     def _forget(self, cluster_id: str) -> None:
@@ -325,25 +390,85 @@ class ClusterRegistry:
             "first_seen": now,
             "last_seen": now,
         }
-        async with self.database.session() as session:
-            insert = postgresql_insert if self.database.dialect_name == "postgresql" else sqlite_insert
-            statement = insert(ClusterExecutor).values(**values)
-            await session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[ClusterExecutor.cluster_id, ClusterExecutor.executor_id],
-                    set_={"version": executor.version, "inflight": executor.inflight, "last_seen": now},
-                )
-            )
-            await session.execute(
-                update(Cluster)
-                .where(Cluster.id == executor.cluster_id)
-                .values(last_seen=now, agent_version=executor.version)
-            )
+        if self._heartbeat_nudge is not None and last is not None and last[1] == executor.version:
+            # A refresh of a known executor: batched, written with the next group commit (see
+            # defer_heartbeats). A new executor or version is written at once, so that everyone
+            # reading the database sees it connected as soon as it has answered.
+            self._pending_heartbeats[key] = values
+            self._heartbeat_nudge()
+        else:
+            async with self.database.session() as session:
+                await self._write_heartbeats(await session.connection(), [values])
         self._heartbeats[key] = (now, executor.version)
+        self._seen[executor.cluster_id] = (now, executor.version)
         cached = self._views.get(executor.cluster_id)
         if cached is not None:
             view = replace(cached[1], last_seen=now, agent_version=executor.version)
             self._views[executor.cluster_id] = (cached[0], view)
+
+    def _with_heartbeat(self, view: ClusterView) -> ClusterView:
+        """``view`` (read from the database) with this process's newest heartbeat of the cluster,
+        which may not be written yet."""
+        seen = self._seen.get(view.id)
+        if seen is not None and (view.last_seen is None or seen[0] > view.last_seen):
+            return replace(view, last_seen=seen[0], agent_version=seen[1])
+        return view
+
+    # Heartbeats written in batches: a server with a thousand executors would otherwise write a
+    # transaction per executor every few seconds. Written within the batch delay (well under a
+    # second); the process's own views see a heartbeat at once.
+
+    def defer_heartbeats(self, nudge: Callable[[], None]) -> None:
+        """From now on stage heartbeats and call ``nudge``; someone must then write them with
+        ``take_heartbeats`` and ``heartbeat_statements`` (the command writer does)."""
+        self._heartbeat_nudge = nudge
+
+    def take_heartbeats(self) -> list[dict[str, Any]] | None:
+        if not self._pending_heartbeats:
+            return None
+        pending = list(self._pending_heartbeats.values())
+        self._pending_heartbeats = {}
+        return pending
+
+    def restore_heartbeats(self, items: list[dict[str, Any]]) -> None:
+        for values in items:
+            self._pending_heartbeats.setdefault((values["cluster_id"], values["executor_id"]), values)
+
+    def heartbeat_statements(
+        self, items: list[dict[str, Any]]
+    ) -> list[tuple[Executable, list[dict[str, Any]]]]:
+        """The statements (with their parameter lists) that write ``items``, on any connection."""
+        insert = postgresql_insert if self.database.dialect_name == "postgresql" else sqlite_insert
+        statement = insert(cast(Table, ClusterExecutor.__table__))
+        upsert = statement.on_conflict_do_update(
+            index_elements=[ClusterExecutor.cluster_id, ClusterExecutor.executor_id],
+            set_={
+                "version": statement.excluded.version,
+                "inflight": statement.excluded.inflight,
+                "last_seen": statement.excluded.last_seen,
+            },
+        )
+        # The newest heartbeat of each cluster.
+        clusters: dict[str, dict[str, Any]] = {}
+        for values in items:
+            latest = clusters.get(values["cluster_id"])
+            if latest is None or values["last_seen"] >= latest["seen"]:
+                clusters[values["cluster_id"]] = {
+                    "_cluster": values["cluster_id"],
+                    "seen": values["last_seen"],
+                    "version": values["version"],
+                }
+        table = cast(Table, Cluster.__table__)
+        touch = (
+            update(table)
+            .where(table.c.id == bindparam("_cluster"))
+            .values(last_seen=bindparam("seen"), agent_version=bindparam("version"))
+        )
+        return [(upsert, items), (touch, list(clusters.values()))]
+
+    async def _write_heartbeats(self, connection: AsyncConnection, items: list[dict[str, Any]]) -> None:
+        for statement, parameters in self.heartbeat_statements(items):
+            await connection.execute(statement, parameters)
 
     async def record_discovery(self, cluster_id: str, resources: Sequence[dict[str, Any]]) -> int:
         """Store an executor's resource list; the server's policy uses it from then on."""
@@ -387,3 +512,27 @@ class ClusterRegistry:
         if cluster is None:
             raise NotFound.of("cluster", cluster_id)
         return cluster
+
+
+def check_kubeconfig(path: str, context: str | None) -> str:
+    """The absolute path of a readable kubeconfig that has ``context`` (or a current context);
+    ValidationFailed otherwise. The server reads the file again whenever it connects."""
+    resolved = Path(path).expanduser().resolve()
+    try:
+        contexts, current = list_kube_config_contexts(str(resolved))
+    except Exception as exc:  # missing file, bad YAML, no contexts: all the operator's to fix
+        raise ValidationFailed(
+            "Unreadable kubeconfig", errors=[{"field": "kubeconfig", "message": f"{resolved}: {exc}"}]
+        ) from exc
+    names = [entry.get("name") for entry in contexts]
+    if context is None and current is None:
+        raise ValidationFailed(
+            "The kubeconfig has no current context",
+            errors=[{"field": "context", "message": f"choose one of: {', '.join(map(str, names))}"}],
+        )
+    if context is not None and context not in names:
+        raise ValidationFailed(
+            "Unknown kubeconfig context",
+            errors=[{"field": "context", "message": f"{context!r} is not in {resolved}; it has {names}"}],
+        )
+    return str(resolved)

@@ -3,8 +3,10 @@ queue only carries its id to an executor."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -76,3 +78,79 @@ class Command(Base):
     exit_code: Mapped[int | None] = mapped_column(Integer)
     execution_time_ms: Mapped[int | None] = mapped_column(Integer)
     output_truncated: Mapped[bool] = mapped_column(Boolean)
+
+
+# Columns an UPDATE of a command row writes: everything but the identity and what a command
+# was asked to do, which never change after submission.
+MUTABLE_COLUMNS = (
+    "status",
+    "delivery_count",
+    "leased_at",
+    "leased_by",
+    "queue_message_id",
+    "completed_at",
+    "result_received_at",
+    "executed_by",
+    "success",
+    "output",
+    "error",
+    "exit_code",
+    "execution_time_ms",
+    "output_truncated",
+)
+
+
+@dataclass(slots=True, eq=False)
+class CommandState:
+    """A command as the service handles it: the row's values, in memory.
+
+    The server that accepted a command keeps its state here while it is live and writes the row
+    behind (``commands.writer``); everything the API returns is built from one of these.
+    """
+
+    id: str
+    kind: str
+    cluster_id: str
+    session_id: str | None
+    key_id: str | None
+    principal_name: str | None
+    service_identity: str | None
+    correlation_id: str | None
+    request_id: str | None
+    command_type: str | None
+    args: list[str]
+    namespace: str | None
+    timeout_seconds: float
+    status: str
+    created_at: datetime
+    deadline: datetime
+    delivery_count: int = 0
+    leased_at: datetime | None = None
+    leased_by: str | None = None
+    queue_message_id: str | None = None
+    completed_at: datetime | None = None
+    result_received_at: datetime | None = None
+    executed_by: str | None = None
+    success: bool | None = None
+    output: str | None = None
+    error: str | None = None
+    exit_code: int | None = None
+    execution_time_ms: int | None = None
+    output_truncated: bool = False
+    # Not a column: whether the row exists in the database yet.
+    persisted: bool = field(default=False, compare=False)
+
+    @classmethod
+    def of(cls, row: Command) -> CommandState:
+        return cls(**{name: getattr(row, name) for name in COLUMN_NAMES}, persisted=True)
+
+    def values(self) -> dict[str, Any]:
+        """Every column's value, for an INSERT."""
+        return {name: getattr(self, name) for name in COLUMN_NAMES}
+
+    def changes(self) -> dict[str, Any]:
+        """The values an UPDATE writes."""
+        return {name: getattr(self, name) for name in MUTABLE_COLUMNS}
+
+
+COLUMN_NAMES = tuple(column.key for column in Command.__table__.columns)

@@ -13,10 +13,11 @@ from typing import Annotated
 from fastapi import APIRouter, FastAPI, Query, Request, Response, status
 
 from pilothouse.audit.clock import Clock, utc_now
-from pilothouse.auth.dependencies import AccessGuardDep, ReadPrincipal, client_correlation_id
+from pilothouse.auth.dependencies import ReadPrincipal, client_correlation_id
 from pilothouse.auth.principal import Principal
 from pilothouse.auth.service import AccessGuard
-from pilothouse.clusters.dependencies import ExecutorDep
+from pilothouse.clusters.dependencies import ExecutorDep, authenticated_executor
+from pilothouse.clusters.service import ClusterRegistry
 from pilothouse.commands.dependencies import CommandServiceDep
 from pilothouse.commands.schemas import (
     AgentStatus,
@@ -33,7 +34,7 @@ from pilothouse.commands.schemas import (
 from pilothouse.commands.service import CommandRequest, CommandService, PreparedCommand
 from pilothouse.errors import BadRequest, NotFound
 from pilothouse.observability.logging import bind_cluster
-from pilothouse.ratelimit.dependencies import RateLimiterDep
+from pilothouse.observability.metrics import CommandMetrics
 from pilothouse.ratelimit.middleware import remember_rate_limit
 from pilothouse.ratelimit.service import LimitCategory, RateLimiter
 from pilothouse.sessions.dependencies import SessionServiceDep
@@ -47,15 +48,21 @@ MAX_POLL_WAIT_SECONDS = 60
 async def commands_lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     clock: Clock = getattr(app.state, "clock", utc_now)
-    app.state.command_service = CommandService(
+    service = CommandService(
         app.state.database,
         app.state.bus,
         app.state.cluster_registry,
         app.state.session_service,
         settings,
         clock=clock,
+        metrics=CommandMetrics(app.state.metrics.registry),
     )
-    yield
+    app.state.command_service = service
+    await service.start_background()
+    try:
+        yield
+    finally:
+        await service.stop_background()
 
 
 router = APIRouter(lifespan=commands_lifespan)
@@ -106,15 +113,23 @@ async def _admit(
     return prepared
 
 
+# The hot routes take the process-wide services from app.state rather than as dependencies:
+# FastAPI resolves every dependency on every request, which costs more than the lookup.
+
+
+def _services(request: Request) -> tuple[AccessGuard, RateLimiter, CommandService]:
+    state = request.app.state
+    return state.access_guard, state.rate_limiter, state.command_service
+
+
+def _executor_services(request: Request) -> tuple[ClusterRegistry, CommandService]:
+    state = request.app.state
+    return state.cluster_registry, state.command_service
+
+
 @router.post("/debug/execute", tags=["commands"], summary="Run a kubectl command and wait for its result")
-async def execute(
-    body: ExecuteRequest,
-    request: Request,
-    principal: ReadPrincipal,
-    guard: AccessGuardDep,
-    limiter: RateLimiterDep,
-    commands: CommandServiceDep,
-) -> CommandResultOut:
+async def execute(body: ExecuteRequest, request: Request, principal: ReadPrincipal) -> CommandResultOut:
+    guard, limiter, commands = _services(request)
     prepared = await _admit(body, request, principal, guard, limiter, commands)
     row = await commands.submit(principal, prepared)
     return CommandResultOut.of(await commands.run(row, prepared.wait_seconds))
@@ -126,16 +141,11 @@ async def execute(
     tags=["commands"],
     summary="Queue a kubectl command; poll /debug/operations/{operation_id}",
 )
-async def execute_async(
-    body: ExecuteRequest,
-    request: Request,
-    principal: ReadPrincipal,
-    guard: AccessGuardDep,
-    limiter: RateLimiterDep,
-    commands: CommandServiceDep,
-) -> AsyncAccepted:
+async def execute_async(body: ExecuteRequest, request: Request, principal: ReadPrincipal) -> AsyncAccepted:
+    guard, limiter, commands = _services(request)
     prepared = await _admit(body, request, principal, guard, limiter, commands)
-    row = await commands.submit(principal, prepared)
+    # Durable before the 202: the caller will look the id up, possibly on another replica.
+    row = await commands.submit(principal, prepared, durable=True)
     await commands.start(row)
     operation_id = operation_id_of(row.id)
     return AsyncAccepted(
@@ -177,11 +187,10 @@ async def get_result(
     responses={204: {"description": "No command arrived within the wait"}},
 )
 async def poll_commands(
-    request: Request,
-    executor: ExecutorDep,
-    commands: CommandServiceDep,
-    wait: Annotated[float, Query(ge=0, le=MAX_POLL_WAIT_SECONDS)] = 30,
+    request: Request, wait: Annotated[float, Query(ge=0, le=MAX_POLL_WAIT_SECONDS)] = 30
 ) -> ExecutorCommands | Response:
+    registry, commands = _executor_services(request)
+    executor = await authenticated_executor(request, registry)
     leasing = asyncio.ensure_future(commands.lease(executor, wait))
     hung_up = asyncio.ensure_future(_client_disconnected(request))
     try:
@@ -209,9 +218,9 @@ async def _client_disconnected(request: Request) -> None:
 
 
 @router.post("/agent/results", tags=["executor"], summary="Submit a command result (executor)")
-async def submit_result(
-    body: ResultSubmission, executor: ExecutorDep, commands: CommandServiceDep
-) -> ResultAccepted:
+async def submit_result(body: ResultSubmission, request: Request) -> ResultAccepted:
+    registry, commands = _executor_services(request)
+    executor = await authenticated_executor(request, registry)
     stored = await commands.store_result(executor, body.command_id, body.result)
     return ResultAccepted(
         message="Result stored successfully" if stored else "Result already stored; this one was ignored",

@@ -14,7 +14,8 @@ from typing import Literal, Self
 from pydantic import BaseModel, Field, model_validator
 
 from pilothouse.clusters.ids import ClusterId
-from pilothouse.commands.models import Command, CommandStatus
+from pilothouse.commands.models import CommandState as Command
+from pilothouse.commands.models import CommandStatus
 
 NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 OPERATION_ID_PREFIX = "op_"

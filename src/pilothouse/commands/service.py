@@ -4,28 +4,44 @@ Life of a command:
 
 1. ``prepare``: the cluster must exist, the arguments must pass the server's copy of the policy
    (the cluster's security mode and resource types). Denials are audited.
-2. ``submit``: the cluster's executor must be connected (else 503, nothing is queued); the row
-   is stored ``pending`` and counted on its session, in one unit of work.
+2. ``submit``: the cluster's executor must be connected (else 503, nothing is queued); the
+   command is counted on its session and recorded ``pending``.
 3. ``run`` (sync) or ``start`` (async): the id is put on the bus queue ``commands.<cluster>``.
-   A sync caller subscribes to the command's result topic *before* enqueueing, then sleeps
-   until the result is published or the deadline passes; there is no polling.
-4. An executor's long poll (``lease``) takes the id from the queue under a lease and the row
-   becomes ``running``. If no result arrives within the lease, the bus hands the command out
-   again (at least once). A command nobody took before its deadline is withdrawn, never run
+   A sync caller then sleeps until the result is stored or the deadline passes; there is no
+   polling.
+4. An executor's long poll (``lease``) takes the id from the queue under a lease and the
+   command becomes ``running``. If no result arrives within the lease, the bus hands the command
+   out again (at least once). A command nobody took before its deadline is withdrawn, never run
    late; one whose executors keep dying is given up after ``command_max_deliveries``.
 5. ``store_result``: the first result wins (later ones are acknowledged and ignored); output
    is redacted and capped before it is stored; the queue message is acknowledged and the
-   result topic published.
+   waiting caller woken.
 
 The deadline is ``timeout + command_result_grace_seconds`` after submission. When it passes
 without a result the command is recorded ``timeout`` (408 for a sync caller); a result that
 arrives later is still stored and shown as ``late_result``. Every command gets one audit
 event, written when its status becomes final.
+
+Where a command's state lives depends on the bus:
+
+* **In-process bus** (one server process; the default): only this process can lease the command
+  or receive its result, so its state is kept in memory while it is live (``self._live``) and the
+  row is written behind by the group-commit writer (``commands.writer``): usually once, final and
+  with its audit event. Durable before anyone is told: the row before a 202 (async), the result
+  and audit event before the result goes to the caller and the executor's POST is answered. A
+  command leaves memory once its final state has been written; anything later about it (a late
+  result, a redelivery, a read) goes to the database.
+* **Redis bus** (replicas): any replica may lease a command or receive its result, so the row is
+  the source of truth and every step is a transaction, as guarded statements that let exactly
+  one replica win a race. The row is written before the id is enqueued, so every replica finds
+  it; the result reaches a waiting caller on another replica through the topic
+  ``command-results.<id>``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -37,13 +53,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from pilothouse.audit.clock import Clock, UtcDateTime, utc_now
-from pilothouse.audit.service import Actor, AuditAction, AuditOutcome, record
+from pilothouse.audit.models import AuditEvent
+from pilothouse.audit.service import Actor, AuditAction, AuditOutcome, event_values, record
 from pilothouse.auth.principal import Principal, Scope
 from pilothouse.bus.base import Bus, Message
 from pilothouse.clusters.service import ClusterRegistry, ClusterView, ExecutorIdentity
-from pilothouse.commands.models import OPEN_STATUSES, Command, CommandKind, CommandStatus
+from pilothouse.commands.models import OPEN_STATUSES, Command, CommandKind, CommandState, CommandStatus
 from pilothouse.commands.schemas import COMMAND_ID_PREFIX, ExecutorCommand, ExecutorResult
 from pilothouse.commands.validation import args_after_verb, required_scope
+from pilothouse.commands.writer import BatchSource, CommandWriter
 from pilothouse.errors import (
     AgentDisconnected,
     BadRequest,
@@ -53,6 +71,7 @@ from pilothouse.errors import (
     ValidationFailed,
 )
 from pilothouse.observability.logging import get_logger
+from pilothouse.observability.metrics import CommandMetrics
 from pilothouse.policy import redact
 from pilothouse.sessions.service import SessionService
 from pilothouse.settings import Settings
@@ -67,6 +86,9 @@ MAX_ERROR_BYTES = 64 * 1024
 # A long poll refreshes its executor's heartbeat this often, so a poll longer than the
 # staleness limit does not make the cluster look disconnected while it waits.
 _HEARTBEAT_FRACTION = 3
+# How often live commands past their deadline are looked for (in-process bus).
+SWEEP_SECONDS = 1.0
+_OPEN = frozenset(status.value for status in OPEN_STATUSES)
 
 
 def queue_name(cluster_id: str) -> str:
@@ -79,6 +101,9 @@ def result_topic(command_id: str) -> str:
 
 def cap_text(text: str, max_bytes: int) -> tuple[str, bool]:
     """``text`` cut to at most ``max_bytes`` of UTF-8 (never inside a character)."""
+    if len(text) * 4 <= max_bytes:
+        # Even four bytes per character fit: no need to encode.
+        return text, False
     encoded = text.encode()
     if len(encoded) <= max_bytes:
         return text, False
@@ -94,23 +119,21 @@ _TIMESTAMP_COLUMNS = frozenset(
 )
 
 
-def snapshot(row: Command) -> dict[str, Any]:
-    """The row as JSON values (for the result topic)."""
-    values: dict[str, Any] = {}
-    for column in Command.__table__.columns:
-        value = getattr(row, column.key)
-        values[column.key] = value.isoformat() if isinstance(value, datetime) else value
-    return values
+def snapshot(state: CommandState) -> dict[str, Any]:
+    """The command as JSON values (for the result topic)."""
+    return {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in state.values().items()
+    }
 
 
-def from_snapshot(values: dict[str, Any]) -> Command:
-    """A detached row from ``snapshot`` (not attached to any database session)."""
-    return Command(
-        **{
-            key: datetime.fromisoformat(value) if key in _TIMESTAMP_COLUMNS and value is not None else value
-            for key, value in values.items()
-        }
-    )
+def from_snapshot(values: dict[str, Any]) -> CommandState:
+    """A command from ``snapshot``."""
+    fields: dict[str, Any] = {
+        key: datetime.fromisoformat(value) if key in _TIMESTAMP_COLUMNS and value is not None else value
+        for key, value in values.items()
+    }
+    return CommandState(**fields, persisted=True)
 
 
 def _set_committed(row: Command, values: dict[str, Any]) -> None:
@@ -118,6 +141,12 @@ def _set_committed(row: Command, values: dict[str, Any]) -> None:
     (which would write them again at commit)."""
     for key, value in values.items():
         set_committed_value(row, key, value)
+
+
+def _result_status(result: ExecutorResult) -> CommandStatus:
+    if result.timed_out:
+        return CommandStatus.TIMEOUT
+    return CommandStatus.SUCCESS if result.success else CommandStatus.FAILURE
 
 
 @dataclass(frozen=True)
@@ -158,12 +187,14 @@ class CommandService:
         settings: Settings,
         *,
         clock: Clock = utc_now,
+        metrics: CommandMetrics | None = None,
     ) -> None:
         self.database = database
         self.bus = bus
         self.registry = registry
         self.sessions = sessions
         self.clock = clock
+        self.metrics = metrics
         self._timeout_default = float(settings.command_timeout_default_seconds)
         self._timeout_max = float(settings.command_timeout_max_seconds)
         self._grace = settings.command_result_grace_seconds
@@ -171,6 +202,39 @@ class CommandService:
         self._max_deliveries = settings.command_max_deliveries
         self._max_output_bytes = settings.max_output_bytes
         self._heartbeat_every = settings.executor_stale_seconds / _HEARTBEAT_FRACTION
+        # In memory only with the in-process bus (see the module docstring).
+        self._local = bool(getattr(bus, "process_local", False))
+        self.writer = CommandWriter(database)
+        # Live commands of this process by id, and by cluster; sync callers waiting, by id.
+        self._live: dict[str, CommandState] = {}
+        self._live_by_cluster: dict[str, dict[str, CommandState]] = {}
+        self._waiters: dict[str, asyncio.Future[None]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start_background(self) -> None:
+        """Start the writer (and, with the in-process bus, the deadline sweeper); heartbeats
+        are written in the writer's batches from now on."""
+        self.writer.add_source(
+            BatchSource(
+                take=self.registry.take_heartbeats,
+                statements=self.registry.heartbeat_statements,
+                restore=self.registry.restore_heartbeats,
+            )
+        )
+        self.registry.defer_heartbeats(self.writer.nudge)
+        self.writer.start()
+        if self._local:
+            self._sweeper = asyncio.create_task(self._sweep_forever(), name="command-deadlines")
+
+    async def stop_background(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        await self.writer.close()
 
     # --- client side ---------------------------------------------------------------------
 
@@ -184,6 +248,8 @@ class CommandService:
         decision = policy.decide(argv, namespace=request.namespace, command_type=request.command_type)
         if not decision.allowed or decision.command is None:
             await self._audit_denial(principal, request, decision.reason, decision.code)
+            if self.metrics is not None:
+                self.metrics.denied.inc()
             raise CommandForbidden(
                 f"Command not allowed: {decision.reason}",
                 details={
@@ -222,89 +288,134 @@ class CommandService:
             correlation_id=None,
         )
 
-    async def submit(self, principal: Principal, prepared: PreparedCommand) -> Command:
-        """Store the command (and count it on its session). 503 if no executor is connected:
-        nothing is stored then, so nothing runs later by surprise."""
-        if not self.registry.is_connected(prepared.cluster.last_seen):
-            raise AgentDisconnected(prepared.cluster.id, last_seen=prepared.cluster.last_seen)
+    async def submit(
+        self, principal: Principal, prepared: PreparedCommand, *, durable: bool = False
+    ) -> CommandState:
+        """Record the command (and count it on its session). 503 if no executor is connected:
+        nothing is stored then, so nothing runs later by surprise. ``durable``: return only once
+        the row is in the database (an async command, whose id the caller will look up)."""
+        cluster = prepared.cluster
+        if not self.registry.is_connected(cluster.last_seen):
+            # The cached view may predate a heartbeat written by another replica.
+            cluster = await self.registry.view(cluster.id)
+            if not self.registry.is_connected(cluster.last_seen):
+                raise AgentDisconnected(cluster.id, last_seen=cluster.last_seen)
         now = self.clock()
         actor = principal.actor(correlation_id=prepared.correlation_id)
-        async with self.database.session() as session:
-            if prepared.session_id is not None:
-                await self.sessions.record_command(
-                    session, principal, prepared.session_id, prepared.cluster.id
-                )
-            row = Command(
-                id=f"{COMMAND_ID_PREFIX}{uuid.uuid4().hex}",
-                kind=prepared.kind.value,
-                cluster_id=prepared.cluster.id,
-                session_id=prepared.session_id,
-                key_id=principal.key_id,
-                principal_name=principal.name,
-                service_identity=actor.service_identity,
-                correlation_id=actor.correlation_id,
-                request_id=actor.request_id,
-                command_type=prepared.command_type,
-                args=list(prepared.argv),
-                namespace=prepared.namespace,
-                timeout_seconds=prepared.timeout_seconds,
-                status=CommandStatus.PENDING.value,
-                created_at=now,
-                deadline=now + timedelta(seconds=prepared.timeout_seconds + self._grace),
-                delivery_count=0,
-                output_truncated=False,
-            )
-            session.add(row)
-        return row
-
-    async def start(self, row: Command) -> None:
-        """Queue a stored command for its cluster's executors (async execution)."""
-        await self.bus.enqueue(queue_name(row.cluster_id), {"command_id": row.id})
-
-    async def run(self, row: Command, wait_seconds: float) -> Command:
-        """Queue a stored command and wait for its result; 408 if it does not come in time."""
-        async with self.bus.subscribe(result_topic(row.id)) as results:
-            await self.start(row)
-            message = await results.get(wait_seconds)
-        published = message.get("command") if message is not None else None
-        final = from_snapshot(published) if isinstance(published, dict) else None
-        if final is None or final.status in OPEN_STATUSES:
-            # No notification (topics are at most once) or not a final one: the row decides.
+        state = CommandState(
+            id=f"{COMMAND_ID_PREFIX}{uuid.uuid4().hex}",
+            kind=prepared.kind.value,
+            cluster_id=cluster.id,
+            session_id=prepared.session_id,
+            key_id=principal.key_id,
+            principal_name=principal.name,
+            service_identity=actor.service_identity,
+            correlation_id=actor.correlation_id,
+            request_id=actor.request_id,
+            command_type=prepared.command_type,
+            args=list(prepared.argv),
+            namespace=prepared.namespace,
+            timeout_seconds=prepared.timeout_seconds,
+            status=CommandStatus.PENDING.value,
+            created_at=now,
+            deadline=now + timedelta(seconds=prepared.timeout_seconds + self._grace),
+        )
+        if prepared.session_id is not None:
             async with self.database.session() as session:
-                final = await self._row(session, row.id)
-                if final.status in OPEN_STATUSES:
-                    await self._finish(
-                        session, final, CommandStatus.TIMEOUT, error=f"no result within {wait_seconds:g} s"
-                    )
+                await self.sessions.record_command(session, principal, prepared.session_id, cluster.id)
+        if self._local:
+            self._remember(state)
+            self.writer.stage(state)
+            if durable:
+                await self.writer.flush(state)
+        else:
+            async with self.database.session() as session:
+                session.add(Command(**state.values()))
+            state.persisted = True
+        if self.metrics is not None:
+            self.metrics.submitted.labels(state.kind).inc()
+        return state
+
+    async def start(self, state: CommandState) -> None:
+        """Queue a recorded command for its cluster's executors (async execution)."""
+        await self.bus.enqueue(queue_name(state.cluster_id), {"command_id": state.id})
+
+    async def run(self, state: CommandState, wait_seconds: float) -> CommandState:
+        """Queue a recorded command and wait for its result; 408 if it does not come in time."""
+        if self._local and state.id in self._live:
+            final = await self._run_local(state, wait_seconds)
+        else:
+            final = await self._run_shared(state, wait_seconds)
         if final.status == CommandStatus.TIMEOUT:
             raise RequestTimeout(
-                f"Command timed out: {row.id}",
+                f"Command timed out: {state.id}",
                 details={
-                    "command_id": row.id,
-                    "result_id": row.id,
+                    "command_id": state.id,
+                    "result_id": state.id,
                     "timeout_seconds": final.timeout_seconds,
-                    "result_url": f"/debug/result/{row.id}",
+                    "result_url": f"/debug/result/{state.id}",
                 },
             )
         return final
 
-    async def ping(self, principal: Principal, prepared: PreparedCommand) -> tuple[Command, float]:
-        """Send a ping through the executor; the row and the round trip in milliseconds."""
-        row = await self.submit(principal, prepared)
+    async def _run_local(self, state: CommandState, wait_seconds: float) -> CommandState:
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters[state.id] = waiter
+        try:
+            await self.start(state)
+            await asyncio.wait((waiter,), timeout=wait_seconds)
+        finally:
+            self._waiters.pop(state.id, None)
+        if state.status in _OPEN:
+            self._finish_live(state, CommandStatus.TIMEOUT, error=f"no result within {wait_seconds:g} s")
+            self.writer.stage(state)
+        # Whoever made it final may still be writing it.
+        await self._persist_and_forget(state)
+        return state
+
+    async def _run_shared(self, state: CommandState, wait_seconds: float) -> CommandState:
+        async with self.bus.subscribe(result_topic(state.id)) as results:
+            await self.start(state)
+            message = await results.get(wait_seconds)
+        published = message.get("command") if message is not None else None
+        final = from_snapshot(published) if isinstance(published, dict) else None
+        if final is None or final.status in _OPEN:
+            # No notification (topics are at most once) or not a final one: the row decides.
+            async with self.database.session() as session:
+                row = await self._row(session, state.id)
+                if row.status in _OPEN:
+                    await self._finish(
+                        session, row, CommandStatus.TIMEOUT, error=f"no result within {wait_seconds:g} s"
+                    )
+                final = CommandState.of(row)
+        return final
+
+    async def ping(self, principal: Principal, prepared: PreparedCommand) -> tuple[CommandState, float]:
+        """Send a ping through the executor; the command and the round trip in milliseconds."""
+        state = await self.submit(principal, prepared)
         started = time.perf_counter()
-        final = await self.run(row, prepared.wait_seconds)
+        final = await self.run(state, prepared.wait_seconds)
         return final, (time.perf_counter() - started) * 1000
 
-    async def result_for(self, principal: Principal, command_id: str) -> Command:
+    async def result_for(self, principal: Principal, command_id: str) -> CommandState:
         """A command of this key (any command for an admin), its deadline applied."""
+        state = self._live.get(command_id)
+        if state is not None:
+            if not (principal.is_admin or state.key_id == principal.key_id):
+                raise NotFound.of("command", command_id)
+            if state.status in _OPEN and self.clock() >= state.deadline:
+                # Nobody waits on async commands: their deadline is applied when they are read.
+                self._finish_live(state, CommandStatus.TIMEOUT, error="no result before the deadline")
+                self.writer.stage(state)
+                await self._persist_and_forget(state)
+            return state
         async with self.database.session() as session:
             row = await session.get(Command, command_id)
             if row is None or not (principal.is_admin or row.key_id == principal.key_id):
                 raise NotFound.of("command", command_id)
-            if row.status in OPEN_STATUSES and self.clock() >= row.deadline:
-                # Nobody waits on async commands: their deadline is applied when they are read.
+            if row.status in _OPEN and self.clock() >= row.deadline:
                 await self._finish(session, row, CommandStatus.TIMEOUT, error="no result before the deadline")
-            return row
+            return CommandState.of(row)
 
     # --- executor side -------------------------------------------------------------------
 
@@ -343,6 +454,9 @@ class CommandService:
             "execution_time_ms": result.execution_time_ms,
             "output_truncated": truncated,
         }
+        state = self._live.get(command_id)
+        if state is not None:
+            return await self._store_live_result(executor, state, values, _result_status(result), now)
         async with self.database.session() as session:
             row = await session.get(Command, command_id)
             if row is None or row.cluster_id != executor.cluster_id:
@@ -358,25 +472,53 @@ class CommandService:
             )
             if stored:
                 _set_committed(row, values)
-                if result.timed_out:
-                    status = CommandStatus.TIMEOUT
-                else:
-                    status = CommandStatus.SUCCESS if result.success else CommandStatus.FAILURE
-                await self._finish(session, row, status, now=now)
+                await self._finish(session, row, _result_status(result), now=now)
             message_id = row.queue_message_id
         if message_id is not None:
             await self.bus.ack(queue_name(executor.cluster_id), message_id)
         if stored:
-            # The whole row, so that a waiting caller needs no second read.
-            await self.bus.publish(
-                result_topic(command_id), {"command_id": command_id, "command": snapshot(row)}
-            )
+            # The whole command, so that a waiting caller needs no second read.
+            final = snapshot(CommandState.of(row))
+            await self.bus.publish(result_topic(command_id), {"command_id": command_id, "command": final})
         else:
             log.info("duplicate_result_ignored", command_id=command_id, executor_id=executor.executor_id)
         return bool(stored)
 
+    async def _store_live_result(
+        self,
+        executor: ExecutorIdentity,
+        state: CommandState,
+        values: dict[str, Any],
+        status: CommandStatus,
+        now: datetime,
+    ) -> bool:
+        if state.cluster_id != executor.cluster_id:
+            raise NotFound.of("command", state.id)
+        if state.result_received_at is not None:
+            log.info("duplicate_result_ignored", command_id=state.id, executor_id=executor.executor_id)
+            return False
+        for key, value in values.items():
+            setattr(state, key, value)
+        if state.status in _OPEN:
+            self._finish_live(state, status, now=now)
+        # else a late result: the command stays timed out, its output is kept.
+        self.writer.stage(state)
+        await self.writer.flush(state)
+        if state.queue_message_id is not None:
+            await self.bus.ack(queue_name(state.cluster_id), state.queue_message_id)
+        self._wake(state.id)
+        self._forget(state)
+        return True
+
     async def queue_depth(self, cluster_id: str) -> int:
-        """Commands waiting for an executor: stored, not yet leased, still before their deadline."""
+        """Commands waiting for an executor: recorded, not yet leased, still before their deadline."""
+        if self._local:
+            now = self.clock()
+            return sum(
+                1
+                for state in self._live_by_cluster.get(cluster_id, {}).values()
+                if state.status == CommandStatus.PENDING and state.deadline > now
+            )
         async with self.database.session() as session:
             count = await session.scalar(
                 select(func.count())
@@ -414,10 +556,89 @@ class CommandService:
         wait = timeout + self._grace
         return wait if request_timeout is None else min(wait, request_timeout)
 
+    def _remember(self, state: CommandState) -> None:
+        self._live[state.id] = state
+        self._live_by_cluster.setdefault(state.cluster_id, {})[state.id] = state
+
+    def _forget(self, state: CommandState) -> None:
+        """Drop a final command from memory (its row is written by now)."""
+        if state.status in _OPEN:
+            return
+        self._live.pop(state.id, None)
+        by_cluster = self._live_by_cluster.get(state.cluster_id)
+        if by_cluster is not None:
+            by_cluster.pop(state.id, None)
+            if not by_cluster:
+                del self._live_by_cluster[state.cluster_id]
+
+    async def _persist_and_forget(self, state: CommandState) -> None:
+        await self.writer.flush(state)
+        self._forget(state)
+
+    def _wake(self, command_id: str) -> None:
+        waiter = self._waiters.get(command_id)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     async def _claim(self, message: Message, executor: ExecutorIdentity) -> ExecutorCommand | None:
         """The command a leased message carries, if it should still run; otherwise the message
         is acknowledged (dropped) and None returned."""
         command_id = message.payload.get("command_id")
+        state = self._live.get(command_id) if isinstance(command_id, str) else None
+        if state is not None:
+            command = await self._claim_live(message, executor, state)
+        else:
+            command = await self._claim_stored(message, executor, command_id)
+        if command is not None and message.delivery_count > 1:
+            log.info(
+                "command_redelivered",
+                command_id=command.id,
+                delivery=message.delivery_count,
+                executor=executor.executor_id,
+            )
+        return command
+
+    async def _claim_live(
+        self, message: Message, executor: ExecutorIdentity, state: CommandState
+    ) -> ExecutorCommand | None:
+        now = self.clock()
+        if state.cluster_id != executor.cluster_id or state.result_received_at is not None:
+            await self.bus.ack(queue_name(executor.cluster_id), message.id)
+            return None
+        if state.status in _OPEN and state.delivery_count == 0 and now >= state.deadline:
+            # Never started and its caller has given up: running it now would surprise.
+            self._finish_live(state, CommandStatus.TIMEOUT, error="no executor took the command in time")
+        elif state.delivery_count >= self._max_deliveries:
+            if state.status not in _OPEN:
+                await self.bus.ack(queue_name(executor.cluster_id), message.id)
+                return None
+            self._finish_live(
+                state,
+                CommandStatus.FAILURE,
+                error=f"no result after {state.delivery_count} deliveries; executors may be crashing on it",
+            )
+        elif state.status not in _OPEN and state.delivery_count == 0:
+            # Withdrawn (timed out) before anyone took it.
+            await self.bus.ack(queue_name(executor.cluster_id), message.id)
+            return None
+        else:
+            state.delivery_count += 1
+            state.leased_at = now
+            state.leased_by = executor.executor_id
+            state.queue_message_id = message.id
+            if state.status == CommandStatus.PENDING:
+                state.status = CommandStatus.RUNNING.value
+            self.writer.stage(state)
+            return self._executor_command(state)
+        self.writer.stage(state)
+        await self.bus.ack(queue_name(executor.cluster_id), message.id)
+        self._wake(state.id)
+        await self._persist_and_forget(state)
+        return None
+
+    async def _claim_stored(
+        self, message: Message, executor: ExecutorIdentity, command_id: object
+    ) -> ExecutorCommand | None:
         queue = queue_name(executor.cluster_id)
         now = self.clock()
         gave_up = False
@@ -453,22 +674,36 @@ class CommandService:
                 await self.bus.publish(result_topic(str(command_id)), {"command_id": command_id})
             return None
         assert row is not None
-        if message.delivery_count > 1:
-            log.info(
-                "command_redelivered",
-                command_id=row.id,
-                delivery=row.delivery_count,
-                executor=executor.executor_id,
-            )
-        return ExecutorCommand(
-            id=row.id,
-            kind=row.kind,
-            args=row.args,
-            timeout=row.timeout_seconds,
-            session_id=row.session_id,
-            correlation_id=row.correlation_id,
+        return self._executor_command(CommandState.of(row))
+
+    def _executor_command(self, state: CommandState) -> ExecutorCommand:
+        return ExecutorCommand.model_construct(
+            id=state.id,
+            kind=state.kind,
+            args=state.args,
+            timeout=state.timeout_seconds,
+            session_id=state.session_id,
+            correlation_id=state.correlation_id,
             lease_seconds=self._lease_seconds,
         )
+
+    def _finish_live(
+        self,
+        state: CommandState,
+        status: CommandStatus,
+        *,
+        error: str | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Make a live command final and audit it (written with the state's next write)."""
+        now = now or self.clock()
+        state.status = status.value
+        state.completed_at = now
+        if error is not None and state.result_received_at is None:
+            state.error = error
+            state.success = False
+        self.writer.audit(self._audit_values(state, status, now))
+        self._count_final(state, status, now)
 
     async def _finish(
         self,
@@ -479,7 +714,7 @@ class CommandService:
         error: str | None = None,
         now: datetime | None = None,
     ) -> bool:
-        """Make an open command final, once, and audit it. False if it was already final."""
+        """Make an open command row final, once, and audit it. False if it was already final."""
         now = now or self.clock()
         values: dict[str, Any] = {"status": status.value, "completed_at": now}
         if error is not None and row.result_received_at is None:
@@ -488,7 +723,7 @@ class CommandService:
         changed = _rowcount(
             await session.execute(
                 update(Command)
-                .where(Command.id == row.id, Command.status.in_([value.value for value in OPEN_STATUSES]))
+                .where(Command.id == row.id, Command.status.in_(_OPEN))
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
@@ -498,32 +733,79 @@ class CommandService:
             await session.refresh(row)
             return False
         _set_committed(row, values)
-        record(
-            session,
-            action=AuditAction.CLUSTER_PING if row.kind == CommandKind.PING else AuditAction.COMMAND_EXECUTE,
+        session.add(AuditEvent(**self._audit_values(row, status, now)))
+        self._count_final(row, status, now)
+        return True
+
+    def _audit_values(
+        self, command: Command | CommandState, status: CommandStatus, now: datetime
+    ) -> dict[str, Any]:
+        ping = command.kind == CommandKind.PING
+        return event_values(
+            action=AuditAction.CLUSTER_PING if ping else AuditAction.COMMAND_EXECUTE,
             outcome=AuditOutcome(status.value),
             actor=Actor(
-                key_id=row.key_id,
-                name=row.principal_name,
-                service_identity=row.service_identity,
-                correlation_id=row.correlation_id,
-                request_id=row.request_id,
+                key_id=command.key_id,
+                name=command.principal_name,
+                service_identity=command.service_identity,
+                correlation_id=command.correlation_id,
+                request_id=command.request_id,
             ),
             occurred_at=now,
-            cluster_id=row.cluster_id,
-            session_id=row.session_id,
-            command_id=row.id,
-            args=row.args,
-            reason=row.error if status != CommandStatus.SUCCESS else None,
-            duration_ms=max(0, round((now - row.created_at).total_seconds() * 1000)),
+            cluster_id=command.cluster_id,
+            session_id=command.session_id,
+            command_id=command.id,
+            args=command.args,
+            reason=command.error if status != CommandStatus.SUCCESS else None,
+            duration_ms=max(0, round((now - command.created_at).total_seconds() * 1000)),
             details={
-                "command_type": row.command_type,
-                "exit_code": row.exit_code,
-                "deliveries": row.delivery_count,
-                "executor_id": row.executed_by,
+                "command_type": command.command_type,
+                "exit_code": command.exit_code,
+                "deliveries": command.delivery_count,
+                "executor_id": command.executed_by,
             },
         )
-        return True
+
+    def _count_final(self, command: Command | CommandState, status: CommandStatus, now: datetime) -> None:
+        if self.metrics is not None:
+            self.metrics.finished.labels(command.kind, status.value).inc()
+            self.metrics.duration.labels(command.kind).observe(
+                max(0.0, (now - command.created_at).total_seconds())
+            )
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            try:
+                await self._sweep()
+            except Exception as exc:  # the next round tries again
+                log.error("command_sweep_failed", error=str(exc))
+
+    async def _sweep(self) -> None:
+        """Apply the deadline to live commands nobody waits for, so that memory only holds live
+        work: a command nobody took is withdrawn (its queue message dropped), one whose result
+        did not come is recorded ``timeout`` (a late result still finds its row)."""
+        now = self.clock()
+        expired = [
+            state
+            for state in self._live.values()
+            if state.status in _OPEN and now >= state.deadline and state.id not in self._waiters
+        ]
+        # Final commands left behind by a failed write, once a retry has written them.
+        for state in [state for state in self._live.values() if state.status not in _OPEN]:
+            if state.persisted and not self.writer.is_staged(state.id) and state.id not in self._waiters:
+                self._forget(state)
+        if not expired:
+            return
+        for state in expired:
+            if state.delivery_count == 0:
+                self._finish_live(state, CommandStatus.TIMEOUT, error="no executor took the command in time")
+            else:
+                self._finish_live(state, CommandStatus.TIMEOUT, error="no result before the deadline")
+            self.writer.stage(state)
+        await self.writer.flush(*expired)
+        for state in expired:
+            self._forget(state)
 
     async def _audit_denial(
         self, principal: Principal, request: CommandRequest, reason: str, code: str

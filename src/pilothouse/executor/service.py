@@ -14,6 +14,7 @@ from pilothouse.executor.config import ExecutorConfig
 from pilothouse.executor.discovery import ResourceDiscovery, discover_with_kubectl, maintain_discovery
 from pilothouse.executor.handler import CommandHandler
 from pilothouse.executor.kubectl import Kubectl
+from pilothouse.executor.tunnel import serve_tunnel
 from pilothouse.observability.logging import get_logger
 
 log = get_logger("pilothouse.executor")
@@ -61,10 +62,15 @@ async def run_executor(config: ExecutorConfig, stop: asyncio.Event) -> int:
             maintain_discovery(discovery, report, refresh_seconds=config.discovery_refresh_seconds),
             name="executor-discovery-keeper",
         )
+        # The streaming tunnel (Cluster API operations) runs beside the command long-poll.
+        tunnel = asyncio.create_task(serve_tunnel(config, stop), name="executor-tunnel")
         try:
             return await agent.run()
         finally:
+            stop.set()
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
+            with contextlib.suppress(asyncio.CancelledError):
+                await tunnel
             await discovery.aclose()

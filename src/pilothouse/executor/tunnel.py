@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import ssl
+from pathlib import Path
 
 import websockets
 from websockets.asyncio.client import ClientConnection
@@ -17,7 +19,9 @@ from websockets.asyncio.client import ClientConnection
 from pilothouse import __version__
 from pilothouse.executor import protocol
 from pilothouse.executor.backoff import Backoff
-from pilothouse.kube.ops import ClusterOps
+from pilothouse.executor.config import ExecutorConfig
+from pilothouse.kube.direct import DirectClusterOps
+from pilothouse.kube.ops import ClusterUnavailable
 from pilothouse.observability.logging import get_logger
 from pilothouse.policy import SecurityMode
 from pilothouse.tunnel.mux import Mux
@@ -64,7 +68,7 @@ class TunnelClient:
         cluster_id: str,
         token: str,
         executor_id: str,
-        ops: ClusterOps,
+        ops: DirectClusterOps,
         mode: SecurityMode,
         reconnect: Backoff,
     ) -> None:
@@ -75,7 +79,7 @@ class TunnelClient:
             protocol.EXECUTOR_ID: executor_id,
             protocol.EXECUTOR_VERSION: __version__,
         }
-        self._server = OperationServer(ops, mode)
+        self._server = OperationServer(ops, mode, read_raw=ops.read_raw)
         self._reconnect = reconnect
         self._mux: Mux | None = None
 
@@ -87,7 +91,11 @@ class TunnelClient:
                 self._reconnect.reset()
             except (OSError, websockets.WebSocketException, TimeoutError, ssl.SSLError) as error:
                 delay = self._reconnect.next_delay()
-                log.warning("executor.tunnel.unavailable", error=str(error) or type(error).__name__, retry_in=round(delay, 2))
+                log.warning(
+                    "executor.tunnel.unavailable",
+                    error=str(error) or type(error).__name__,
+                    retry_in=round(delay, 2),
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
 
@@ -120,3 +128,35 @@ class TunnelClient:
             if socket.close_code == UNAUTHORIZED_CLOSE:
                 raise websockets.InvalidHandshake("the server refused this executor's token")
             log.info("executor.tunnel.disconnected", code=socket.close_code, reason=socket.close_reason)
+
+
+async def local_cluster_ops(kubeconfig: Path | None, context: str | None) -> DirectClusterOps:
+    """The executor's own cluster: the kubeconfig it was given (or $KUBECONFIG, ~/.kube/config),
+    else the in-cluster service account."""
+    # One stat at start-up; not worth a thread.
+    has_default = Path("~/.kube/config").expanduser().exists()  # noqa: ASYNC240
+    if kubeconfig is not None or os.environ.get("KUBECONFIG") or has_default:
+        return await DirectClusterOps.from_kubeconfig(str(kubeconfig) if kubeconfig else None, context)
+    return DirectClusterOps.in_cluster()
+
+
+async def serve_tunnel(config: ExecutorConfig, stop: asyncio.Event) -> None:
+    """Keep the tunnel up until ``stop``; without cluster credentials, log why and do without."""
+    try:
+        ops = await local_cluster_ops(config.kubeconfig, config.context)
+    except ClusterUnavailable as error:
+        log.error("executor.tunnel.no_cluster_access", error=str(error))
+        return
+    client = TunnelClient(
+        config.server_url,
+        cluster_id=config.cluster_id,
+        token=config.token,
+        executor_id=config.executor_id,
+        ops=ops,
+        mode=config.security_mode,
+        reconnect=Backoff(config.reconnect_initial_seconds, config.reconnect_max_seconds),
+    )
+    try:
+        await client.run(stop)
+    finally:
+        await ops.close()

@@ -9,6 +9,7 @@ list of 5,000 pods is returned as the API server sent it.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
@@ -21,7 +22,7 @@ from kubernetes_asyncio.config import load_incluster_config, load_kube_config
 from kubernetes_asyncio.stream import WsApiClient
 
 from pilothouse.kube.exec_session import ChannelExecSession
-from pilothouse.kube.listing import cut_page
+from pilothouse.kube.listing import list_page
 from pilothouse.kube.ops import (
     ClusterUnavailable,
     ExecRequest,
@@ -37,9 +38,6 @@ from pilothouse.kube.ops import (
     WatchQuery,
 )
 
-# Objects fetched per request when a list reads a whole collection: large lists arrive in pages
-# so that neither side holds one enormous response.
-LIST_CHUNK = 500
 REQUEST_TIMEOUT_SECONDS = 60.0
 CONNECT_TIMEOUT_SECONDS = 10.0
 EXEC_SUBPROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
@@ -69,7 +67,7 @@ class DirectClusterOps:
     def in_cluster(cls) -> DirectClusterOps:
         configuration = Configuration()
         try:
-            load_incluster_config(client_configuration=configuration)
+            load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except Exception as exc:
             raise ClusterUnavailable(f"not running in a cluster: {exc}") from exc
         return cls(configuration)
@@ -102,7 +100,7 @@ class DirectClusterOps:
         *,
         body: Any = None,
         content_type: str = "application/json",
-        timeout: aiohttp.ClientTimeout | None = None,
+        client_timeout: aiohttp.ClientTimeout | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         headers = {"Accept": "application/json", "Content-Type": content_type}
         try:
@@ -114,7 +112,7 @@ class DirectClusterOps:
                 body=body,
                 auth_settings=_AUTH,
                 _preload_content=False,
-                _request_timeout=timeout
+                _request_timeout=client_timeout
                 or aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
             )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -125,7 +123,9 @@ class DirectClusterOps:
                 raise KubeApiError.from_status(response.status, _json_or_none(raw))
             yield response
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ClusterUnavailable(f"{self.server}: the connection failed: {exc or type(exc).__name__}") from exc
+            raise ClusterUnavailable(
+                f"{self.server}: the connection failed: {exc or type(exc).__name__}"
+            ) from exc
         finally:
             if response.content.at_eof():
                 response.release()
@@ -156,7 +156,9 @@ class DirectClusterOps:
 
     async def discover(self) -> Sequence[ResourceType]:
         core, groups = await asyncio.gather(self._json("GET", "/api"), self._json("GET", "/apis"))
-        group_versions: list[tuple[str, str]] = [("", version) for version in core.get("versions") or ["v1"]][:1]
+        group_versions: list[tuple[str, str]] = [("", version) for version in core.get("versions") or ["v1"]][
+            :1
+        ]
         for group in groups.get("groups") or []:
             preferred = (group.get("preferredVersion") or {}).get("version")
             if preferred:
@@ -192,34 +194,16 @@ class DirectClusterOps:
     # --- objects --------------------------------------------------------------------------------
 
     async def list(self, resource: ResourceType, query: ListQuery) -> ListPage:
-        items: list[JsonObject] = []
-        continue_token: str | None = None
-        resource_version = ""
-        path = resource.path(query.namespace)
-        while True:
-            document = await self._json(
-                "GET",
-                path,
-                [
-                    ("labelSelector", query.label_selector or None),
-                    ("fieldSelector", query.field_selector or None),
-                    ("limit", LIST_CHUNK),
-                    ("continue", continue_token),
-                ],
-            )
-            batch = document.get("items") or []
-            kind = resource.kind
-            for item in batch:
-                # Lists omit each item's kind and apiVersion; clients of one object expect them.
-                item.setdefault("kind", kind)
-                item.setdefault("apiVersion", resource.api_version)
-            items.extend(batch)
-            metadata = document.get("metadata") or {}
-            resource_version = resource_version or str(metadata.get("resourceVersion") or "")
-            continue_token = metadata.get("continue") or None
-            if not continue_token:
-                break
-        return cut_page(items, query, resource_version)
+        return await list_page(self.read, resource, query)
+
+    async def read(self, path: str, params: Sequence[tuple[str, Any]]) -> JsonObject:
+        """One GET of a collection (or object) document."""
+        return await self._json("GET", path, params)
+
+    async def read_raw(self, path: str, params: Sequence[tuple[str, Any]]) -> bytes:
+        """The same document as the API server's bytes (the tunnel forwards them unparsed)."""
+        async with self._response("GET", path, params) as response:
+            return await response.read()
 
     async def get(self, resource: ResourceType, name: str, namespace: str | None = None) -> JsonObject:
         return await self._json("GET", resource.path(namespace, name))
@@ -244,7 +228,7 @@ class DirectClusterOps:
         self,
         resource: ResourceType,
         name: str,
-        patch: JsonObject | list[Any],
+        patch: JsonObject | builtins.list[Any],
         patch_type: PatchType,
         namespace: str | None = None,
         *,
@@ -289,7 +273,9 @@ class DirectClusterOps:
             ("resourceVersion", query.resource_version or None),
             ("timeoutSeconds", query.timeout_seconds),
         ]
-        async with self._response("GET", resource.path(query.namespace), params, timeout=_stream_timeout()) as response:
+        async with self._response(
+            "GET", resource.path(query.namespace), params, client_timeout=_stream_timeout()
+        ) as response:
             async for line in _lines(response):
                 event = _json_or_none(line)
                 if event is None:
@@ -312,7 +298,7 @@ class DirectClusterOps:
         ]
         path = f"/api/v1/namespaces/{namespace}/pods/{name}/log"
         timeout = _stream_timeout() if query.follow else None
-        async with self._response("GET", path, params, timeout=timeout) as response:
+        async with self._response("GET", path, params, client_timeout=timeout) as response:
             async for chunk in response.content.iter_any():
                 yield chunk
 

@@ -94,7 +94,9 @@ def api_error_from_kube(
     ``selectors`` names the selector parameters the request carried (``label_selector``,
     ``field_selector``), so a 400 about one of them gets the spec's specific code.
     """
-    details: dict[str, Any] = {"kubernetes": {"code": error.status, "reason": error.reason, "message": error.message}}
+    details: dict[str, Any] = {
+        "kubernetes": {"code": error.status, "reason": error.reason, "message": error.message}
+    }
     if kind:
         details["resource_kind"] = kind
     if namespace:
@@ -144,7 +146,9 @@ def kube_errors(
     try:
         yield
     except KubeApiError as error:
-        raise api_error_from_kube(error, kind=kind, namespace=namespace, name=name, selectors=selectors) from error
+        raise api_error_from_kube(
+            error, kind=kind, namespace=namespace, name=name, selectors=selectors
+        ) from error
     except ClusterUnavailable as error:
         raise unavailable(error, cluster_id) from error
     except UnknownResourceKind as error:

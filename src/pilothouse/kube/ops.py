@@ -8,6 +8,7 @@ fields the client knows better. Failures are :class:`KubeApiError` carrying the 
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -70,7 +71,9 @@ class ResourceType:
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
-    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+    def path(
+        self, namespace: str | None = None, name: str | None = None, subresource: str | None = None
+    ) -> str:
         """The API path of the collection, or of one object (and its subresource)."""
         base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
         parts = [base]
@@ -169,12 +172,17 @@ class ListPage:
     resource_version: str
 
     def to_json(self) -> JsonObject:
-        return {"items": self.items, "total_count": self.total_count, "resource_version": self.resource_version}
+        return {
+            "items": self.items,
+            "total_count": self.total_count,
+            "resource_version": self.resource_version,
+        }
 
     @classmethod
     def from_json(cls, data: JsonObject) -> ListPage:
         return cls(
-            items=list(data["items"]), total_count=int(data["total_count"]),
+            items=list(data["items"]),
+            total_count=int(data["total_count"]),
             resource_version=str(data.get("resource_version") or ""),
         )
 
@@ -234,7 +242,16 @@ class LogQuery:
 
     @classmethod
     def from_json(cls, data: JsonObject) -> LogQuery:
-        return cls(**{name: data.get(name) for name in cls.__slots__ if name in data})
+        return cls(
+            container=data.get("container"),
+            follow=bool(data.get("follow")),
+            tail_lines=data.get("tail_lines"),
+            timestamps=bool(data.get("timestamps")),
+            since_time=data.get("since_time"),
+            since_seconds=data.get("since_seconds"),
+            previous=bool(data.get("previous")),
+            limit_bytes=data.get("limit_bytes"),
+        )
 
 
 ExecChannel = Literal["stdout", "stderr"]
@@ -252,8 +269,12 @@ class ExecRequest:
 
     def to_json(self) -> JsonObject:
         return {
-            "command": list(self.command), "container": self.container, "stdin": self.stdin,
-            "tty": self.tty, "rows": self.rows, "cols": self.cols,
+            "command": list(self.command),
+            "container": self.container,
+            "stdin": self.stdin,
+            "tty": self.tty,
+            "rows": self.rows,
+            "cols": self.cols,
         }
 
     @classmethod
@@ -339,7 +360,7 @@ class ClusterOps(Protocol):
         self,
         resource: ResourceType,
         name: str,
-        patch: JsonObject | list[Any],
+        patch: JsonObject | builtins.list[Any],
         patch_type: PatchType,
         namespace: str | None = None,
         *,

@@ -124,6 +124,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | N
 
     structlog.configure(
         processors=[
+            # First: a line below the level (the access log of every request at WARNING) costs
+            # a level check, not a timestamp and the rest of the chain.
+            structlog.stdlib.filter_by_level,
             *shared,
             structlog.stdlib.PositionalArgumentsFormatter(),
             structlog.processors.StackInfoRenderer(),

@@ -11,6 +11,8 @@ and status codes to their class (``2xx``), so the number of series stays bounded
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -72,11 +74,62 @@ class Metrics:
             registry=self.registry,
         )
 
+        # Label children by label values: ``labels()`` takes a lock and builds a key on every
+        # call; the label sets are bounded, so these maps are too.
+        self._requests: dict[tuple[str, str, str], Any] = {}
+        self._durations: dict[tuple[str, str], Any] = {}
+        self._in_progress: dict[str, Any] = {}
+
+    def in_progress(self, method: str) -> Any:
+        """The in-progress gauge of ``method`` (already a method label)."""
+        child = self._in_progress.get(method)
+        if child is None:
+            child = self._in_progress[method] = self.http_requests_in_progress.labels(method)
+        return child
+
     def observe_request(self, method: str, route: str, status: int, duration_seconds: float) -> None:
         method = method_label(method)
-        self.http_requests.labels(method, route, status_class(status)).inc()
-        self.http_request_duration.labels(method, route).observe(duration_seconds)
+        key = (method, route, status_class(status))
+        counter = self._requests.get(key)
+        if counter is None:
+            counter = self._requests[key] = self.http_requests.labels(*key)
+        counter.inc()
+        histogram = self._durations.get(key[:2])
+        if histogram is None:
+            histogram = self._durations[key[:2]] = self.http_request_duration.labels(method, route)
+        histogram.observe(duration_seconds)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class CommandMetrics:
+    """Commands sent to clusters. Labels are the command kind (``kubectl``, ``ping``) and final
+    status (``success``, ``failure``, ``timeout``): never a cluster id or an argument."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.submitted = Counter(
+            "pilothouse_commands_submitted_total",
+            "Commands accepted for execution, by kind.",
+            ("kind",),
+            registry=registry,
+        )
+        self.finished = Counter(
+            "pilothouse_commands_finished_total",
+            "Commands that reached a final status, by kind and status.",
+            ("kind", "status"),
+            registry=registry,
+        )
+        self.denied = Counter(
+            "pilothouse_commands_denied_total",
+            "Commands refused by the server's policy.",
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "pilothouse_command_duration_seconds",
+            "Time from a command's submission to its final status.",
+            ("kind",),
+            buckets=_DURATION_BUCKETS,
+            registry=registry,
+        )

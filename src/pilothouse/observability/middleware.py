@@ -101,7 +101,7 @@ class RequestContextMiddleware:
             await send(message)
 
         if self.metrics:
-            self.metrics.http_requests_in_progress.labels(method).inc()
+            self.metrics.in_progress(method).inc()
         try:
             await self.app(scope, receive, send_with_identity)
         except Exception as exc:
@@ -118,7 +118,7 @@ class RequestContextMiddleware:
             final_status = status if status is not None else _CLIENT_CLOSED
             route = route_template(scope)
             if self.metrics:
-                self.metrics.http_requests_in_progress.labels(method).dec()
+                self.metrics.in_progress(method).dec()
                 self.metrics.observe_request(method, route, final_status, duration)
             path = scope.get("path", "")
             (log.debug if path in self.quiet_paths else log.info)(

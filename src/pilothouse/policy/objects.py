@@ -83,5 +83,6 @@ def carries_redacted_values(body: Any) -> bool:
     if not isinstance(body, dict):
         return False
     return any(
-        isinstance(values, dict) and REDACTED in values.values() for values in (body.get("data"), body.get("stringData"))
+        isinstance(values, dict) and REDACTED in values.values()
+        for values in (body.get("data"), body.get("stringData"))
     )

@@ -112,6 +112,8 @@ class ContainerBehaviour:
     exit_code: int = 0
     memory_bytes: float = 32 * 2**20
     memory_growth_bytes_per_second: float = 0.0
+    # Growth stops here (a reindex's working set, a cache's data set); None: it never stops.
+    memory_peak_bytes: float | None = None
     cpu_cores: float = 0.005
     listen: tuple[int, ...] | None = None  # None: the container's declared ports
     http_status: tuple[tuple[str, int], ...] = ()
@@ -120,6 +122,11 @@ class ContainerBehaviour:
     api_calls: tuple[ApiCall, ...] = ()
     exec_probe_exit_code: int = 0
     logs: LogPlan = LogPlan()
+
+    def memory_at(self, seconds_running: float) -> float:
+        """Memory in use after running this long (without a limit)."""
+        memory = self.memory_bytes + self.memory_growth_bytes_per_second * seconds_running
+        return memory if self.memory_peak_bytes is None else min(memory, self.memory_peak_bytes)
 
     def http_status_for(self, path: str) -> int:
         return dict(self.http_status).get(path, 200)
@@ -138,6 +145,7 @@ class ContainerBehaviour:
             exit_code=int(exit_spec.get("code", 0)),
             memory_bytes=float(parse_quantity(str(memory.get("usage", "32Mi")))),
             memory_growth_bytes_per_second=float(parse_quantity(str(memory.get("growthPerSecond", "0")))),
+            memory_peak_bytes=float(parse_quantity(str(memory["peak"]))) if "peak" in memory else None,
             cpu_cores=float(parse_quantity(str(spec.get("cpu", "5m")))),
             listen=tuple(int(p) for p in spec["listen"]) if "listen" in spec else None,
             http_status=tuple((str(k), int(v)) for k, v in (spec.get("httpStatus") or {}).items()),

@@ -1152,9 +1152,7 @@ class Metrics:
     def container_usage(self, container: ContainerRuntime, now: float) -> tuple[float, float]:
         behaviour = container.behaviour
         assert container.started_at is not None
-        memory = behaviour.memory_bytes + behaviour.memory_growth_bytes_per_second * (
-            now - container.started_at
-        )
+        memory = behaviour.memory_at(now - container.started_at)
         limits = (container.spec.get("resources") or {}).get("limits") or {}
         if "memory" in limits:
             memory = min(memory, float(parse_quantity(str(limits["memory"]))))
@@ -1274,6 +1272,8 @@ def _oom_time(container: JsonObject, behaviour: ContainerBehaviour, start: float
     limit = float(parse_quantity(str(limits["memory"])))
     if behaviour.memory_bytes >= limit:
         return start + max(1.0, behaviour.startup_seconds)
+    if behaviour.memory_peak_bytes is not None and behaviour.memory_peak_bytes < limit:
+        return None
     if behaviour.memory_growth_bytes_per_second > 0:
         return start + (limit - behaviour.memory_bytes) / behaviour.memory_growth_bytes_per_second
     return None

@@ -155,3 +155,9 @@ class Database:
         except Exception:
             return False
         return True
+
+    async def server_version(self) -> str:
+        """The database server's version string (SQLite's library version for SQLite)."""
+        query = "SELECT sqlite_version()" if self.dialect_name == "sqlite" else "SHOW server_version"
+        async with self.engine.connect() as connection:
+            return str((await connection.execute(text(query))).scalar_one())

@@ -48,11 +48,13 @@ class TunnelHub:
     def connected(self, cluster_id: str) -> list[ExecutorTunnel]:
         return [tunnel for tunnel in self._tunnels.get(cluster_id, []) if not tunnel.mux.closed]
 
-    async def wait_connected(self, cluster_id: str, timeout: float) -> bool:
-        """Whether a tunnel of the cluster is (or becomes, within ``timeout``) connected."""
+    async def wait_connected(self, cluster_id: str, within: float) -> bool:
+        """Whether a tunnel of the cluster is (or becomes, within ``within`` seconds) connected."""
         async with self._changed:
             try:
-                await asyncio.wait_for(self._changed.wait_for(lambda: self.pick(cluster_id) is not None), timeout)
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: self.pick(cluster_id) is not None), within
+                )
             except TimeoutError:
                 return False
         return True

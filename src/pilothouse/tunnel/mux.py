@@ -11,7 +11,9 @@ Every WebSocket message is one binary frame: a 4-byte stream id, a 1-byte frame 
 
 A sender may have at most ``WINDOW`` unacknowledged payload bytes in flight per stream; the
 receiver grants credit as its consumer takes messages, so a stalled consumer (a slow log
-reader) stalls only its own stream, never the connection. Messages are cut into ``CHUNK``-sized
+reader) stalls only its own stream, never the connection. The PART frames of a message are
+credited as they arrive (a message larger than the window could never be taken otherwise);
+``MAX_MESSAGE`` bounds what one message may hold. Messages are cut into ``CHUNK``-sized
 frames so a large list does not hold the socket for others.
 """
 
@@ -43,6 +45,10 @@ _HEADER = struct.Struct(">IB")
 _COUNT = struct.Struct(">I")
 # A peer that sends past its window is broken or hostile; its stream ends rather than memory.
 _MAX_BUFFERED = 2 * WINDOW
+# Parts of one message are credited as they arrive (the message cannot be consumed before it is
+# whole, so waiting for its consumer would deadlock a message larger than the window); this
+# bounds the memory one message may take instead.
+MAX_MESSAGE = 64 * 1024 * 1024
 
 
 class Connection(Protocol):
@@ -74,8 +80,10 @@ class Stream:
     def __init__(self, mux: Mux, stream_id: int) -> None:
         self.id = stream_id
         self._mux = mux
-        self._inbox: asyncio.Queue[bytes | _End] = asyncio.Queue()
+        # (message, bytes of it not yet credited: its last frame) or the end.
+        self._inbox: asyncio.Queue[tuple[bytes, int] | _End] = asyncio.Queue()
         self._parts: list[bytes] = []
+        self._parts_size = 0
         self._buffered = 0
         self._window = WINDOW
         self._window_open = asyncio.Event()
@@ -141,26 +149,35 @@ class Stream:
         if isinstance(item, _End):
             self.end_payload = item.payload
             return None
-        self._buffered -= len(item)
-        self._consumed += len(item)
+        message, uncredited = item
+        self._buffered -= uncredited
+        await self._consumed_bytes(uncredited)
+        return message
+
+    async def _consumed_bytes(self, count: int) -> None:
+        self._consumed += count
         if self._consumed >= WINDOW // 2 and not self._mux.closed:
             consumed, self._consumed = self._consumed, 0
             with contextlib.suppress(TunnelClosed):
                 await self._mux.send_frame(self.id, CREDIT, _COUNT.pack(consumed))
-        return item
 
     # --- called by the mux --------------------------------------------------------------------
 
-    def _on_data(self, kind: int, payload: bytes) -> bool:
-        """Queue a frame's payload; False if the peer overran the window."""
+    async def _on_data(self, kind: int, payload: bytes) -> bool:
+        """Take a frame's payload; False if the peer overran the window or the message limit."""
+        self._parts.append(payload)
+        self._parts_size += len(payload)
+        if kind == PART:
+            # Credited at once: the message cannot reach its consumer before it is whole.
+            await self._consumed_bytes(len(payload))
+            return self._parts_size <= MAX_MESSAGE
+        message = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
+        self._parts, self._parts_size = [], 0
+        # The last frame waits for the consumer: a stalled reader stalls the sender.
         self._buffered += len(payload)
         if self._buffered > _MAX_BUFFERED:
             return False
-        self._parts.append(payload)
-        if kind == DATA:
-            message = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
-            self._parts = []
-            self._inbox.put_nowait(message)
+        self._inbox.put_nowait((message, len(payload)))
         return True
 
     def _on_credit(self, count: int) -> None:
@@ -184,7 +201,9 @@ OpenHandler = Callable[[Stream, str, dict[str, Any]], Awaitable[None]]
 class Mux:
     """Both ends of the tunnel. ``run()`` reads frames until the connection closes."""
 
-    def __init__(self, connection: Connection, *, on_open: OpenHandler | None = None, first_id: int = 1) -> None:
+    def __init__(
+        self, connection: Connection, *, on_open: OpenHandler | None = None, first_id: int = 1
+    ) -> None:
         self._connection = connection
         self._on_open = on_open
         self._streams: dict[int, Stream] = {}
@@ -259,9 +278,11 @@ class Mux:
         if stream is None:
             return  # a late frame for a stream already finished or cancelled
         if kind in (DATA, PART):
-            if not stream._on_data(kind, payload):
+            if not await stream._on_data(kind, payload):
                 log.warning("tunnel.stream.overrun", stream_id=stream_id)
-                stream._on_end({"error": {"status": 502, "reason": "BadGateway", "message": "flow control overrun"}})
+                stream._on_end(
+                    {"error": {"status": 502, "reason": "BadGateway", "message": "flow control overrun"}}
+                )
                 await stream.cancel()
         elif kind == CREDIT and len(payload) == _COUNT.size:
             stream._on_credit(_COUNT.unpack(payload)[0])
@@ -279,11 +300,19 @@ class Mux:
     async def _open_from_peer(self, stream_id: int, payload: bytes) -> None:
         request = _json_object(payload)
         if self._on_open is None or stream_id in self._streams:
-            await self.send_frame(stream_id, END, orjson.dumps({"error": {"status": 400, "reason": "BadRequest", "message": "cannot open a stream here"}}))
+            await self.send_frame(
+                stream_id,
+                END,
+                orjson.dumps(
+                    {"error": {"status": 400, "reason": "BadRequest", "message": "cannot open a stream here"}}
+                ),
+            )
             return
         stream = Stream(self, stream_id)
         self._streams[stream_id] = stream
-        task = asyncio.create_task(self._handle(stream, str(request.get("op") or ""), request.get("args") or {}))
+        task = asyncio.create_task(
+            self._handle(stream, str(request.get("op") or ""), request.get("args") or {})
+        )
         self._handlers[stream_id] = task
 
     async def _handle(self, stream: Stream, op: str, args: dict[str, Any]) -> None:
@@ -297,7 +326,15 @@ class Mux:
         except Exception:
             log.exception("tunnel.stream.handler_failed", op=op)
             with contextlib.suppress(TunnelClosed):
-                await stream.end({"error": {"status": 500, "reason": "InternalError", "message": f"executor error in {op}"}})
+                await stream.end(
+                    {
+                        "error": {
+                            "status": 500,
+                            "reason": "InternalError",
+                            "message": f"executor error in {op}",
+                        }
+                    }
+                )
         finally:
             self._handlers.pop(stream.id, None)
             # The peer cannot tell us it is done reading; a finished handler is done here.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
 
+from pilothouse.kube.listing import list_page
 from pilothouse.kube.ops import (
     ClusterUnavailable,
     ExecExit,
@@ -26,7 +28,13 @@ from pilothouse.kube.ops import (
 )
 from pilothouse.tunnel.hub import TunnelHub
 from pilothouse.tunnel.mux import Stream, TunnelClosed
-from pilothouse.tunnel.operations import CLOSE_STDIN, RESIZE_CHANNEL, STDERR_CHANNEL, STDIN_CHANNEL, STDOUT_CHANNEL
+from pilothouse.tunnel.operations import (
+    CLOSE_STDIN,
+    RESIZE_CHANNEL,
+    STDERR_CHANNEL,
+    STDIN_CHANNEL,
+    STDOUT_CHANNEL,
+)
 
 
 def _raise_for_end(end: dict[str, Any] | None) -> None:
@@ -46,7 +54,9 @@ class TunnelClusterOps:
     async def _open(self, op: str, args: dict[str, Any]) -> Stream:
         tunnel = self._hub.pick(self.cluster_id)
         if tunnel is None:
-            raise ClusterUnavailable(f"no executor of cluster {self.cluster_id} is connected to the streaming tunnel")
+            raise ClusterUnavailable(
+                f"no executor of cluster {self.cluster_id} is connected to the streaming tunnel"
+            )
         try:
             return await tunnel.mux.open(op, args)
         except TunnelClosed as exc:
@@ -85,7 +95,15 @@ class TunnelClusterOps:
         return result
 
     async def list(self, resource: ResourceType, query: ListQuery) -> ListPage:
-        return ListPage.from_json(await self._call("list", {"resource": resource.to_json(), "query": query.to_json()}))
+        # The same reads as the Direct adapter, their raw documents carried over the tunnel: the
+        # executor forwards bytes, and they are parsed once, here.
+        return await list_page(self._read, resource, query)
+
+    async def _read(self, path: str, params: Sequence[tuple[str, Any]]) -> JsonObject:
+        document: JsonObject = await self._call(
+            "read", {"path": path, "params": [list(item) for item in params]}
+        )
+        return document
 
     async def get(self, resource: ResourceType, name: str, namespace: str | None = None) -> JsonObject:
         result: JsonObject = await self._call(
@@ -97,7 +115,8 @@ class TunnelClusterOps:
         self, resource: ResourceType, body: JsonObject, namespace: str | None = None, *, dry_run: bool = False
     ) -> JsonObject:
         result: JsonObject = await self._call(
-            "create", {"resource": resource.to_json(), "body": body, "namespace": namespace, "dry_run": dry_run}
+            "create",
+            {"resource": resource.to_json(), "body": body, "namespace": namespace, "dry_run": dry_run},
         )
         return result
 
@@ -112,7 +131,13 @@ class TunnelClusterOps:
     ) -> JsonObject:
         result: JsonObject = await self._call(
             "replace",
-            {"resource": resource.to_json(), "name": name, "body": body, "namespace": namespace, "dry_run": dry_run},
+            {
+                "resource": resource.to_json(),
+                "name": name,
+                "body": body,
+                "namespace": namespace,
+                "dry_run": dry_run,
+            },
         )
         return result
 
@@ -120,7 +145,7 @@ class TunnelClusterOps:
         self,
         resource: ResourceType,
         name: str,
-        patch: JsonObject | list[Any],
+        patch: JsonObject | builtins.list[Any],
         patch_type: PatchType,
         namespace: str | None = None,
         *,
@@ -165,16 +190,22 @@ class TunnelClusterOps:
         return result
 
     async def watch(self, resource: ResourceType, query: WatchQuery) -> AsyncIterator[WatchEvent]:
-        async for message in self._messages("watch", {"resource": resource.to_json(), "query": query.to_json()}):
+        async for message in self._messages(
+            "watch", {"resource": resource.to_json(), "query": query.to_json()}
+        ):
             event = orjson.loads(message)
             yield WatchEvent(event["type"], event["object"])
 
     async def pod_logs(self, namespace: str, name: str, query: LogQuery) -> AsyncIterator[bytes]:
-        async for chunk in self._messages("logs", {"namespace": namespace, "name": name, "query": query.to_json()}):
+        async for chunk in self._messages(
+            "logs", {"namespace": namespace, "name": name, "query": query.to_json()}
+        ):
             yield chunk
 
     async def pod_exec(self, namespace: str, name: str, request: ExecRequest) -> ExecSession:
-        stream = await self._open("exec", {"namespace": namespace, "name": name, "request": request.to_json()})
+        stream = await self._open(
+            "exec", {"namespace": namespace, "name": name, "request": request.to_json()}
+        )
         # The executor answers an empty message once the exec runs, or ends the stream with why not.
         if await stream.receive() is None:
             _raise_for_end(stream.end_payload)
@@ -218,7 +249,9 @@ class TunnelExecSession:
         end = self._stream.end_payload or {}
         if "exit" in end:
             exit_ = end["exit"]
-            return ExecExit(exit_code=exit_.get("exit_code"), error=exit_.get("error"), details=exit_.get("details") or {})
+            return ExecExit(
+                exit_code=exit_.get("exit_code"), error=exit_.get("error"), details=exit_.get("details") or {}
+            )
         _raise_for_end(end)
         return ExecExit(exit_code=None, error="the exec stream ended without an exit status")
 

@@ -1,0 +1,1 @@
+"""Cluster API resources: list, get, create, update and delete any kind the cluster serves."""
