@@ -69,7 +69,7 @@ import websockets
 import yaml
 from websockets.asyncio.client import ClientConnection, connect
 
-from pilothouse.kube.direct import LIST_CHUNK
+from pilothouse.kube.listing import LIST_CHUNK
 
 PILOTHOUSE = [sys.executable, "-m", "pilothouse.cli.main"]
 LIST_NAMESPACES = ("load-a", "load-b")

@@ -109,6 +109,9 @@ class TunnelClient:
             ping_timeout=20,
             # The mux does its own flow control per stream; don't let the library's queue stall all.
             max_queue=64,
+            # No permessage-deflate: compressing every list document cost more CPU (executor and
+            # server) than the bandwidth it saved between an executor and its server.
+            compression=None,
         ) as socket:
             mux = Mux(_WebSocketConnection(socket), on_open=self._server)
             self._mux = mux

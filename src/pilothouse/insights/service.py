@@ -31,6 +31,8 @@ from pilothouse.store.database import Database
 
 log = get_logger(__name__)
 
+FIRST_SCAN_DELAY_SECONDS = 30.0
+
 CATEGORIES = {
     "health": "health",
     "reliability": "health",
@@ -112,6 +114,8 @@ class InsightService:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _periodic(self) -> None:
+        # Let executors dial in first: right after start a tunnel cluster is not reachable yet.
+        await asyncio.sleep(FIRST_SCAN_DELAY_SECONDS)
         while True:
             settings = (await self.settings.load())["insight_settings"]
             if settings.enabled:
