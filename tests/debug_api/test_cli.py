@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from pilothouse.cli.audit import parse_moment
 from pilothouse.cli.main import app
 from pilothouse.settings import Settings
+from pilothouse.sim.serving import write_kubeconfig
 from tests.debug_api.conftest import executor_headers, running_app
 
 
@@ -134,3 +135,32 @@ def test_parse_moment() -> None:
     assert parse_moment("90m", now=now).isoformat() == "2026-01-01T10:30:00+00:00"
     assert parse_moment("2d", now=now).isoformat() == "2025-12-30T12:00:00+00:00"
     assert parse_moment("2026-01-01T13:00:00+01:00", now=now).isoformat() == "2026-01-01T12:00:00+00:00"
+
+
+def test_clusters_add_direct_with_a_kubeconfig(
+    cli: tuple[CliRunner, dict[str, str], Settings], tmp_path: Path
+) -> None:
+    runner, env, _ = cli
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", "https://127.0.0.1:6443", token="t", ca_pem=None)
+    added = runner.invoke(
+        app,
+        ["clusters", "add", "prod", "--kubeconfig", str(kubeconfig), "--security-mode", "fullAccess"],
+        env=env,
+    )
+    assert added.exit_code == 0, added.output
+    assert "(direct, fullAccess)" in added.output
+    assert "Executor token" not in added.output
+    listed = json.loads(runner.invoke(app, ["clusters", "list", "--json"], env=env).stdout)
+    assert [(entry["cluster_id"], entry["transport"]) for entry in listed] == [("prod", "direct")]
+
+    unknown = runner.invoke(
+        app, ["clusters", "add", "other", "--kubeconfig", str(kubeconfig), "--context", "nope"], env=env
+    )
+    assert unknown.exit_code != 0
+    assert "nope" in unknown.output
+    missing = runner.invoke(app, ["clusters", "add", "gone", "--kubeconfig", str(tmp_path / "none")], env=env)
+    assert missing.exit_code != 0
+    without = runner.invoke(app, ["clusters", "add", "bare", "--context", "x"], env=env)
+    assert without.exit_code != 0
+    rotate = runner.invoke(app, ["clusters", "rotate-token", "prod"], env=env)
+    assert rotate.exit_code != 0
