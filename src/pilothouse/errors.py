@@ -82,6 +82,8 @@ class ApiError(Exception):
     """An error meant for the client. Subclasses set the defaults; instances may override."""
 
     status_code: int = 500
+    # Detail fields a spec also wants at the top level of the body (``valid_kinds``, ...).
+    top_level: tuple[str, ...] = ()
     error: str = "internal_error"
     code: str = ErrorCode.INTERNAL_ERROR
     default_message: str = "An unexpected error occurred"
@@ -108,8 +110,8 @@ class ApiError(Exception):
         self.headers: dict[str, str] = dict(headers or {})
 
     def extra_body(self) -> dict[str, Any]:
-        """Top-level fields a subclass adds to the body (e.g. ``retry_after``)."""
-        return {}
+        """Top-level fields of the body: the ``top_level`` details (a subclass may add more)."""
+        return {name: self.details[name] for name in self.top_level if name in self.details}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.status_code}, {self.error!r}, {self.message!r})"
@@ -347,6 +349,11 @@ def _isoformat(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def isoformat_or_none(moment: datetime | None) -> str | None:
+    """A stored moment as RFC 3339 in UTC (``Z``), or None."""
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 def utc_timestamp() -> str:

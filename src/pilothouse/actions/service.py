@@ -27,7 +27,7 @@ from pilothouse.ai.findings import Finding, Remediation
 from pilothouse.audit.clock import Clock, utc_now
 from pilothouse.audit.service import Actor, AuditAction, AuditOutcome, record
 from pilothouse.contexts.service import ClusterTargets
-from pilothouse.errors import ApiError, Conflict, Forbidden, NotFound
+from pilothouse.errors import ApiError, Conflict, Forbidden, NotFound, isoformat_or_none
 from pilothouse.kube.errors import kube_errors
 from pilothouse.observability.logging import get_logger
 from pilothouse.policy.objects import Access, ModeForbids, check_access
@@ -47,17 +47,11 @@ class ActionExpired(ApiError):
     status_code = 409
     error = "action_expired"
     default_message = "Action approval window has expired"
-
-    def extra_body(self) -> dict[str, Any]:
-        return {name: self.details[name] for name in ("action_id", "expired_at") if name in self.details}
+    top_level = ("action_id", "expired_at")
 
 
 def new_action_id(now: datetime) -> str:
     return f"act-{now:%Y%m%d}-{secrets.token_hex(4)}"
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 class AiSettingsStore:
@@ -130,10 +124,10 @@ def action_body(row: ProposedAction, *, now: datetime) -> dict[str, Any]:
         "changes": row.changes,
         "operation": row.operation,
         "risk_assessment": row.risk,
-        "proposed_at": _iso(row.proposed_at),
-        "expires_at": _iso(row.expires_at),
+        "proposed_at": isoformat_or_none(row.proposed_at),
+        "expires_at": isoformat_or_none(row.expires_at),
         "decided_by": row.decided_by,
-        "decided_at": _iso(row.decided_at),
+        "decided_at": isoformat_or_none(row.decided_at),
         "approved_by": row.decided_by if row.status not in ("pending", "rejected", "expired") else None,
         "notes": row.notes,
         "result": row.result,
@@ -237,7 +231,9 @@ class ActionService:
             decided_at=None,
             notes=None,
             result=None,
-            history=[{"at": _iso(now), "status": "pending", "by": "pilothouse", "note": "proposed"}],
+            history=[
+                {"at": isoformat_or_none(now), "status": "pending", "by": "pilothouse", "note": "proposed"}
+            ],
         )
         session.add(row)
         return row
@@ -383,7 +379,7 @@ class ActionService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         body = await self.get(action_id)
-        body.update(approved_at=_iso(now), approved_by=actor.name, execution_status="executing")
+        body.update(approved_at=isoformat_or_none(now), approved_by=actor.name, execution_status="executing")
         return body
 
     async def _apply_and_verify(self, action_id: str, chosen: apply.Plan, actor: Actor, verify: bool) -> None:
@@ -458,7 +454,9 @@ class ActionService:
             )
             await session.commit()
         if row.status == "expired":
-            raise ActionExpired(details={"action_id": action_id, "expired_at": _iso(row.expires_at)})
+            raise ActionExpired(
+                details={"action_id": action_id, "expired_at": isoformat_or_none(row.expires_at)}
+            )
         if row.status != "pending":
             raise Conflict(
                 f"Action {action_id} is {row.status}, not pending",
@@ -469,7 +467,10 @@ class ActionService:
     @staticmethod
     def _transition(row: ProposedAction, status: str, actor: Actor, note: str, now: datetime) -> None:
         row.status = status
-        row.history = [*row.history, {"at": _iso(now), "status": status, "by": actor.name, "note": note}]
+        row.history = [
+            *row.history,
+            {"at": isoformat_or_none(now), "status": status, "by": actor.name, "note": note},
+        ]
 
     async def _deletions_exceeded(self, cluster_id: str, policy: SafetyPolicy, now: datetime) -> str | None:
         async with self.database.session() as session:

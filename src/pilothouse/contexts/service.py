@@ -14,13 +14,14 @@ from typing import Any
 from kubernetes_asyncio.config import list_kube_config_contexts
 
 from pilothouse.clusters.service import TRANSPORT_DIRECT, ClusterRegistry, ClusterView
-from pilothouse.errors import BadRequest, NotFound
+from pilothouse.errors import BadRequest, Forbidden, NotFound
 from pilothouse.kube.cached import InformerListOps
 from pilothouse.kube.direct import DirectClusterOps
 from pilothouse.kube.errors import InvalidContext
 from pilothouse.kube.ops import ClusterOps, ClusterUnavailable
 from pilothouse.kube.resolver import ResourceResolver
 from pilothouse.policy import SecurityMode
+from pilothouse.policy.objects import Access, ModeForbids, check_access
 from pilothouse.tunnel.hub import TunnelHub
 from pilothouse.tunnel.ops import TunnelClusterOps
 
@@ -44,6 +45,15 @@ class ClusterTarget:
     @property
     def security_mode(self) -> SecurityMode:
         return self.view.security_mode
+
+    def require(self, access: Access, what: str) -> None:
+        """403 unless the cluster's security mode allows ``what`` (the policy of policy.objects)."""
+        try:
+            check_access(self.security_mode, access, what)
+        except ModeForbids as error:
+            raise Forbidden(
+                str(error), details={"cluster_id": self.id, "security_mode": self.security_mode.value}
+            ) from error
 
 
 class ClusterTargets:

@@ -18,12 +18,12 @@ from sqlalchemy import func, select
 from pilothouse.actions.models import ProposedAction
 from pilothouse.actions.service import AiSettingsStore
 from pilothouse.ai.diagnosis import scan
-from pilothouse.ai.findings import Finding
+from pilothouse.ai.findings import SEVERITY_RANK, Finding
 from pilothouse.audit.clock import Clock, utc_now
 from pilothouse.audit.service import Actor, AuditAction, AuditOutcome, record
 from pilothouse.clusters.service import ClusterRegistry
 from pilothouse.contexts.service import ClusterTargets
-from pilothouse.errors import NotFound
+from pilothouse.errors import NotFound, isoformat_or_none
 from pilothouse.insights.models import Insight
 from pilothouse.investigations.models import Investigation
 from pilothouse.observability.logging import get_logger
@@ -54,10 +54,6 @@ def insight_id(cluster_id: str, finding_id: str) -> str:
     return "ins-" + hashlib.sha256(f"{cluster_id}\0{finding_id}".encode()).hexdigest()[:16]
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
-
-
 def _title(finding: Finding) -> str:
     ref = finding.resource
     where = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
@@ -77,11 +73,11 @@ def insight_body(row: Insight) -> dict[str, Any]:
         "recommendation": row.recommendation,
         "cause": row.finding.get("cause"),
         "evidence": row.finding.get("evidence", []),
-        "generated_time": _iso(row.generated_time),
-        "first_seen": _iso(row.first_seen),
+        "generated_time": isoformat_or_none(row.generated_time),
+        "first_seen": isoformat_or_none(row.first_seen),
         "times_seen": row.times_seen,
-        "resolved_at": _iso(row.resolved_at),
-        "dismissed_at": _iso(row.dismissed_at),
+        "resolved_at": isoformat_or_none(row.resolved_at),
+        "dismissed_at": isoformat_or_none(row.dismissed_at),
         "dismissed_by": row.dismissed_by,
         "dismiss_reason": row.dismiss_reason,
     }
@@ -222,8 +218,7 @@ class InsightService:
         async with self.database.session() as session:
             total = await session.scalar(select(func.count()).select_from(statement.subquery())) or 0
             rows = list((await session.execute(statement.order_by(Insight.generated_time.desc()))).scalars())
-        order = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
-        rows.sort(key=lambda row: (order.get(row.severity, 9), row.id))
+        rows.sort(key=lambda row: (-SEVERITY_RANK.get(row.severity, 0), row.id))
         return total, [insight_body(row) for row in rows[:limit]]
 
     async def dismiss(
@@ -255,7 +250,7 @@ class InsightService:
                 )
             return {
                 "insight_id": row.id,
-                "dismissed_at": _iso(row.dismissed_at),
+                "dismissed_at": isoformat_or_none(row.dismissed_at),
                 "dismissed_by": row.dismissed_by,
                 "reason": row.dismiss_reason,
                 "notes": row.dismiss_notes,
@@ -311,8 +306,8 @@ async def analytics_summary(
     }
     return {
         "period": {
-            "start_time": _iso(start),
-            "end_time": _iso(now),
+            "start_time": isoformat_or_none(start),
+            "end_time": isoformat_or_none(now),
             "duration_days": PERIODS[period].days or 1,
             "time_period": period,
         },

@@ -11,18 +11,18 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
 
 from pilothouse.actions.service import ActionService, AiSettingsStore
 from pilothouse.ai.diagnosis import Diagnosis, TargetNotFound, investigate
-from pilothouse.ai.findings import ResourceRef
+from pilothouse.ai.findings import SEVERITY_RANK, ResourceRef
 from pilothouse.audit.clock import Clock, utc_now
 from pilothouse.audit.service import Actor, AuditAction, AuditOutcome, record
 from pilothouse.contexts.service import ClusterTarget
-from pilothouse.errors import ApiError, NotFound, RateLimited
+from pilothouse.errors import ApiError, NotFound, RateLimited, isoformat_or_none
 from pilothouse.investigations.models import Investigation
 from pilothouse.kube.errors import kube_errors
 from pilothouse.observability.logging import get_logger
@@ -30,16 +30,10 @@ from pilothouse.store.database import Database
 
 log = get_logger(__name__)
 
-SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
-
 
 class InvalidInvestigationRequest(ApiError):
     status_code = 400
     error = "invalid_investigation_request"
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 def investigation_body(row: Investigation, *, include_findings: bool) -> dict[str, Any]:
@@ -54,8 +48,8 @@ def investigation_body(row: Investigation, *, include_findings: bool) -> dict[st
         "top_cause": row.top_cause,
         "progress_percent": row.progress_percent,
         "progress_message": row.progress_message,
-        "start_time": _iso(row.started_at),
-        "completion_time": _iso(row.completed_at),
+        "start_time": isoformat_or_none(row.started_at),
+        "completion_time": isoformat_or_none(row.completed_at),
         "findings_summary": row.findings_summary,
         "recommendations": row.recommendations or [],
         "error": row.error,
@@ -169,7 +163,7 @@ class InvestigationService:
                 },
             )
         body = investigation_body(row, include_findings=False)
-        body["estimated_completion_time"] = _iso(now + timedelta(seconds=10))
+        body["estimated_completion_time"] = isoformat_or_none(now + timedelta(seconds=10))
         self._running[owner] += 1
         task = asyncio.create_task(
             self._run(row.id, target, owner, limit_seconds=settings.investigation_timeout_minutes * 60)
@@ -276,7 +270,7 @@ class InvestigationService:
                 else list((await session.execute(statement.offset(offset).limit(limit))).scalars())
             )
         if sort_by == "severity":
-            rows.sort(key=lambda row: SEVERITY_ORDER.get(row.severity or "", 9))
+            rows.sort(key=lambda row: -SEVERITY_RANK.get(row.severity or "", 0))
             rows = rows[offset : offset + limit]
         return total, [investigation_body(row, include_findings=include_findings) for row in rows]
 

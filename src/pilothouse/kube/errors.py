@@ -26,16 +26,7 @@ from pilothouse.kube.ops import ClusterUnavailable, KubeApiError
 from pilothouse.kube.resolver import UnknownResourceKind
 
 
-class _TopLevel(ApiError):
-    """An error whose listed detail fields are repeated at the top level of the body."""
-
-    top_level: tuple[str, ...] = ()
-
-    def extra_body(self) -> dict[str, Any]:
-        return {name: self.details[name] for name in self.top_level if name in self.details}
-
-
-class InvalidContext(_TopLevel):
+class InvalidContext(ApiError):
     status_code = 401
     error = "invalid_context"
     code = ErrorCode.UNAUTHORIZED
@@ -43,7 +34,7 @@ class InvalidContext(_TopLevel):
     top_level = ("available_contexts",)
 
 
-class InvalidKind(_TopLevel):
+class InvalidKind(ApiError):
     status_code = 400
     error = "invalid_kind"
     code = ErrorCode.INVALID_REQUEST
@@ -54,11 +45,11 @@ class InvalidKind(_TopLevel):
         return cls(str(unknown), details={"kind": unknown.name, "valid_kinds": unknown.valid_kinds})
 
 
-class ResourceNotFound(_TopLevel, NotFound):
+class ResourceNotFound(NotFound):
     top_level = ("resource_kind", "namespace", "name")
 
 
-class ResourceValidationFailed(_TopLevel):
+class ResourceValidationFailed(ApiError):
     status_code = 400
     error = "validation_failed"
     code = ErrorCode.VALIDATION_ERROR

@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pilothouse.contexts.service import ClusterTarget
-from pilothouse.errors import ApiError, BadRequest, Forbidden, RequestTimeout
+from pilothouse.errors import ApiError, BadRequest, RequestTimeout
 from pilothouse.kube.errors import kube_errors
 from pilothouse.kube.ops import ExecExit, ExecRequest, ExecSession, JsonObject, LogQuery
-from pilothouse.policy.objects import Access, ModeForbids, check_access
+from pilothouse.policy.objects import Access
 
 MAX_TAIL_LINES = 10_000
 # Bytes read to filter a log by search/until_time before cutting its tail.
@@ -41,31 +41,13 @@ class PodNotFound(ApiError):
     error = "pod_not_found"
     top_level = ("namespace", "pod_name")
 
-    def extra_body(self) -> dict[str, Any]:
-        return {name: self.details[name] for name in self.top_level if name in self.details}
-
 
 class ExecFailed(ApiError):
     """The command could not be run (or the exec could not start): the spec's 500 ``exec_failed``."""
 
     status_code = 500
     error = "exec_failed"
-
-    def extra_body(self) -> dict[str, Any]:
-        return {
-            name: self.details[name]
-            for name in ("exit_code", "stdout", "stderr", "pod", "container")
-            if name in self.details
-        }
-
-
-def check_mode(target: ClusterTarget, access: Access, what: str) -> None:
-    try:
-        check_access(target.security_mode, access, what)
-    except ModeForbids as error:
-        raise Forbidden(
-            str(error), details={"cluster_id": target.id, "security_mode": target.security_mode.value}
-        ) from error
+    top_level = ("exit_code", "stdout", "stderr", "pod", "container")
 
 
 async def pod_container(
@@ -171,7 +153,7 @@ def _query(options: LogOptions, container: str, *, follow: bool) -> LogQuery:
 
 
 async def read_logs(target: ClusterTarget, namespace: str, name: str, options: LogOptions) -> bytes:
-    check_mode(target, Access.READ, "reading logs")
+    target.require(Access.READ, "reading logs")
     _, container = await pod_container(target, namespace, name, options.container)
     keep = LineFilter(options)
     raw = bytearray()
@@ -189,7 +171,7 @@ async def follow_logs(
 ) -> AsyncIterator[bytes]:
     """Lines as they are written (each ending in a newline) until the container stops,
     until_time passes, or the caller stops reading."""
-    check_mode(target, Access.READ, "reading logs")
+    target.require(Access.READ, "reading logs")
     _, container = await pod_container(target, namespace, name, options.container)
     return _follow(target, namespace, name, container, options)
 
@@ -323,7 +305,7 @@ async def run_exec(
     timeout_seconds: float,
     max_output_bytes: int,
 ) -> ExecResult:
-    check_mode(target, Access.EXEC, "exec into a pod")
+    target.require(Access.EXEC, "exec into a pod")
     _, chosen = await pod_container(target, namespace, name, container)
     argv = exec_argv(command, working_dir, environment)
     output = _Output(max_output_bytes)

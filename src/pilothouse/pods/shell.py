@@ -29,7 +29,7 @@ from pilothouse.contexts.service import ClusterTarget
 from pilothouse.errors import ApiError, BadRequest, RateLimited
 from pilothouse.kube.errors import kube_errors
 from pilothouse.kube.ops import ExecRequest, ExecSession
-from pilothouse.pods.service import check_mode, exec_error, pod_container
+from pilothouse.pods.service import exec_error, pod_container
 from pilothouse.policy.objects import Access
 from pilothouse.ratelimit.service import LimitCategory
 
@@ -98,7 +98,7 @@ async def _open_shell(target: ClusterTarget, init: dict[str, Any]) -> tuple[Exec
     namespace, pod_name = init.get("namespace") or "default", init.get("pod_name") or init.get("pod")
     if not isinstance(pod_name, str) or not pod_name or not isinstance(namespace, str):
         raise BadRequest("init needs pod_name (and namespace)")
-    check_mode(target, Access.EXEC, "a shell in a pod")
+    target.require(Access.EXEC, "a shell in a pod")
     _, container = await pod_container(target, namespace, pod_name, init.get("container") or None)
     shell = init.get("shell") or DEFAULT_SHELL
     if not isinstance(shell, str):

@@ -16,14 +16,12 @@ from typing import Any
 from pilothouse.audit.clock import utc_now
 from pilothouse.audit.service import Actor, AuditAction, AuditOutcome, record
 from pilothouse.contexts.service import ClusterTarget
-from pilothouse.errors import ApiError, BadRequest, Forbidden
+from pilothouse.errors import ApiError, BadRequest
 from pilothouse.kube.errors import kube_errors
 from pilothouse.kube.ops import JsonObject, ListQuery, PatchType, ResourceType, SortKey
 from pilothouse.policy.objects import (
     Access,
-    ModeForbids,
     carries_redacted_values,
-    check_access,
     redact_items,
     redact_object,
 )
@@ -98,15 +96,6 @@ def _present(obj: JsonObject, resource: ResourceType) -> JsonObject:
     return with_spec_fields(redact_object(obj, kind=resource.kind))
 
 
-def _check_mode(target: ClusterTarget, access: Access, what: str) -> None:
-    try:
-        check_access(target.security_mode, access, what)
-    except ModeForbids as error:
-        raise Forbidden(
-            str(error), details={"cluster_id": target.id, "security_mode": target.security_mode.value}
-        ) from error
-
-
 def object_namespace(resource: ResourceType, namespace: str | None) -> str | None:
     """The namespace a path segment means for this kind (None for cluster-scoped kinds)."""
     if not resource.namespaced:
@@ -144,7 +133,7 @@ async def list_resources(
     descending: bool,
 ) -> ResourcePage:
     resource = await resolve(target, kind)
-    _check_mode(target, Access.READ, f"listing {resource.plural}")
+    target.require(Access.READ, f"listing {resource.plural}")
     query = ListQuery(
         namespace=namespace if resource.namespaced else None,
         label_selector=label_selector,
@@ -167,7 +156,7 @@ async def list_resources(
 
 async def get_resource(target: ClusterTarget, kind: str, namespace: str | None, name: str) -> JsonObject:
     resource = await resolve(target, kind)
-    _check_mode(target, Access.READ, f"reading {resource.plural}")
+    target.require(Access.READ, f"reading {resource.plural}")
     scoped = object_namespace(resource, namespace)
     with kube_errors(target.id, kind=resource.kind, namespace=scoped, name=name):
         return _present(await target.ops.get(resource, name, scoped), resource)
@@ -296,7 +285,7 @@ class ResourceWriter:
         started = time.monotonic()
         outcome, reason = AuditOutcome.SUCCESS, None
         try:
-            _check_mode(target, Access.WRITE, what)
+            target.require(Access.WRITE, what)
             with kube_errors(target.id, kind=resource.kind, namespace=namespace, name=name):
                 result: JsonObject = await call()
             return _present(result, resource)
