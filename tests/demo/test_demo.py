@@ -79,6 +79,7 @@ def test_demo_serves_the_simulated_cluster_through_the_executor_and_stops_cleanl
             listed = client.get("/api/v1/resources/Pod", params={"namespace": "shop"})
             assert listed.status_code == 200, listed.text
             assert listed.json()["total_count"] > 0
+            _oom_loop(client)
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -88,3 +89,36 @@ def test_demo_serves_the_simulated_cluster_through_the_executor_and_stops_cleanl
             remaining, _ = process.communicate()
     assert process.returncode == 0, "".join(output) + (remaining or "")
     assert "Stopping" in (remaining or "")
+
+
+def _oom_loop(client: httpx.Client) -> None:
+    """Issue 5's demo: once the cache has been OOMKilled (about a minute after start, in real
+    time), an investigation proposes more memory; approving it heals the pods, verified."""
+    fast = {"investigation_settings": {"verification_stable_seconds": 3}}
+    assert client.put("/api/v1/ai/config", json=fast).status_code == 200
+    target = {"resource_kind": "Deployment", "namespace": "shop", "resource_name": "cache"}
+    headers = {"X-Kubeconfig-Context": "demo-direct"}
+    deadline = time.monotonic() + 180
+    action: dict[str, object] | None = None
+    while action is None and time.monotonic() < deadline:
+        started = client.post("/api/v1/ai/investigate", json=target, headers=headers)
+        assert started.status_code == 202, started.text
+        investigation = started.json()
+        while investigation["status"] == "in_progress":
+            time.sleep(0.2)
+            investigation = client.get(
+                f"/api/v1/ai/investigations/{investigation['investigation_id']}"
+            ).json()
+        if investigation["top_cause"] == "oom-killed":
+            action = next(item for item in investigation["actions"] if item["action_type"] == "set_resources")
+        else:
+            time.sleep(5)
+    assert action is not None, "the cache was never OOMKilled"
+    approved = client.post(f"/api/v1/ai/actions/{action['action_id']}/approve")
+    assert approved.status_code == 200, approved.text
+    while time.monotonic() < deadline:
+        state = client.get(f"/api/v1/ai/actions/{action['action_id']}").json()
+        if state["status"] in ("verified", "failed"):
+            break
+        time.sleep(1)
+    assert state["status"] == "verified", state["history"]
