@@ -9,24 +9,32 @@ of one capability, included in :func:`create_app`. Process-wide resources live o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
 
 from pilothouse import __version__
+from pilothouse.actions.router import actions_lifespan
 from pilothouse.actions.router import router as actions_router
 from pilothouse.audit.router import router as audit_router
+from pilothouse.auth.router import auth_lifespan
 from pilothouse.auth.router import router as auth_router
 from pilothouse.auth.token_router import router as auth_tokens_router
+from pilothouse.auth.token_router import token_lifespan
 from pilothouse.bus import create_bus
+from pilothouse.clusters.router import clusters_lifespan
 from pilothouse.clusters.router import router as clusters_router
+from pilothouse.commands.router import commands_lifespan
 from pilothouse.commands.router import router as commands_router
+from pilothouse.contexts.router import contexts_lifespan
 from pilothouse.contexts.router import router as contexts_router
 from pilothouse.errors import ErrorBody, install_error_handlers
 from pilothouse.events.router import router as events_router
+from pilothouse.insights.router import insights_lifespan
 from pilothouse.insights.router import router as insights_router
+from pilothouse.investigations.router import investigations_lifespan
 from pilothouse.investigations.router import router as investigations_router
 from pilothouse.metrics.router import router as metrics_router
 from pilothouse.namespaces.router import router as namespaces_router
@@ -35,25 +43,53 @@ from pilothouse.observability.logging import configure_logging, get_logger
 from pilothouse.observability.metrics import Metrics
 from pilothouse.observability.middleware import RequestBodyLimitMiddleware, RequestContextMiddleware
 from pilothouse.observability.router import router as system_router
+from pilothouse.pods.router import pods_lifespan
 from pilothouse.pods.router import router as pods_router
 from pilothouse.pods.shell import router as shell_router
+from pilothouse.pods.shell import shell_lifespan
 from pilothouse.ratelimit.middleware import RateLimitHeadersMiddleware
+from pilothouse.ratelimit.router import rate_limiter_lifespan
 from pilothouse.ratelimit.router import router as ratelimit_router
 from pilothouse.resources.router import router as resources_router
 from pilothouse.runtime import settle_garbage_collector
 from pilothouse.sessions.router import router as sessions_router
+from pilothouse.sessions.router import sessions_lifespan
 from pilothouse.settings import ConfigurationError, Settings, ensure_jwt_secret
 from pilothouse.store.database import Database
 from pilothouse.store.migrate import upgrade_to_head
 from pilothouse.topology.router import router as topology_router
 from pilothouse.tunnel.router import router as tunnel_router
+from pilothouse.tunnel.router import tunnel_lifespan
 from pilothouse.watch.router import router as watch_router
+from pilothouse.watch.router import watch_lifespan
 
 log = get_logger(__name__)
 
 DESCRIPTION = (
     "Safe, audited access to Kubernetes clusters for AI agents and their supervisors. "
     "Errors share one body: see the `error`, `message`, `details.code` and `request_id` fields."
+)
+
+
+# Each capability's lifespan creates its service on app.state; they start in this order, after
+# the database and the bus, and stop in reverse. Later ones use earlier ones: sessions need the
+# cluster registry; commands the registry and sessions; the Cluster API's targets need the
+# registry and the tunnel hub; investigations propose actions.
+CAPABILITY_LIFESPANS: Sequence[Callable[[FastAPI], AbstractAsyncContextManager[None]]] = (
+    rate_limiter_lifespan,
+    auth_lifespan,
+    token_lifespan,
+    clusters_lifespan,
+    sessions_lifespan,
+    commands_lifespan,
+    tunnel_lifespan,
+    contexts_lifespan,
+    pods_lifespan,
+    shell_lifespan,
+    watch_lifespan,
+    actions_lifespan,
+    investigations_lifespan,
+    insights_lifespan,
 )
 
 
@@ -78,6 +114,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = database
         app.state.bus = bus
         app.state.health = HealthChecker(database, bus, redis_configured=settings.redis_url is not None)
+        for capability_lifespan in CAPABILITY_LIFESPANS:
+            await stack.enter_async_context(capability_lifespan(app))
         log.info(
             "server_ready",
             version=__version__,
@@ -111,19 +149,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RequestBodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
 
-    app.include_router(system_router)
-    # Capability routers are included here, one line each, so this function lists every
-    # place a request can enter. Router lifespans run in this order after the app's own, and
-    # each creates its capability's service on app.state (later ones use earlier ones).
-    app.include_router(ratelimit_router)
-    app.include_router(auth_router)
-    app.include_router(auth_tokens_router)
+    # Capability routers are included here, one line each, so this function lists every place a
+    # request can enter. Routing tries routes in this order, one after the other, at a cost per
+    # route tried: the routes every command passes through come first, then the Cluster API and
+    # the AI API, then the administrative routes.
+    app.include_router(commands_router)
     app.include_router(clusters_router)
     app.include_router(sessions_router)
-    app.include_router(commands_router)
-    app.include_router(audit_router)
-    # The Cluster API: the executors' streaming tunnel, then cluster selection (which needs the
-    # registry and the tunnel hub), then the capabilities that act on the selected cluster.
     app.include_router(tunnel_router)
     app.include_router(contexts_router)
     app.include_router(resources_router)
@@ -134,10 +166,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(pods_router)
     app.include_router(shell_router)
     app.include_router(watch_router)
-    # The AI core: actions (and the AI settings) before investigations, which propose actions.
     app.include_router(actions_router)
     app.include_router(investigations_router)
     app.include_router(insights_router)
+    app.include_router(auth_router)
+    app.include_router(auth_tokens_router)
+    app.include_router(ratelimit_router)
+    app.include_router(audit_router)
+    app.include_router(system_router)
     # Outermost: puts X-RateLimit-* (the limits the handlers counted) on every response that
     # leaves, the middleware's own 500 included.
     app.add_middleware(RateLimitHeadersMiddleware)

@@ -187,6 +187,8 @@ def test_status_and_config_tell_the_truth(admin: httpx.Client, ai_stack: Cluster
 
 
 def test_listing_filters(admin: httpx.Client) -> None:
+    # Its own investigation: under xdist the other tests of this module may run elsewhere.
+    investigate(admin, "Deployment", "search", "indexer")
     listing = admin.get(
         "/api/v1/ai/investigations", params={"status": "completed", "namespace": "search"}
     ).json()

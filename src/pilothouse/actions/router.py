@@ -27,7 +27,7 @@ async def actions_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(
-    prefix="/api/v1/ai", tags=["ai"], lifespan=actions_lifespan, route_class=InvalidParameterRoute
+    prefix="/api/v1/ai", tags=["ai"], route_class=InvalidParameterRoute
 )
 ActionId = Annotated[str, Path(max_length=64)]
 

@@ -28,7 +28,7 @@ async def auth_lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-router = APIRouter(prefix="/admin/keys", tags=["auth"], lifespan=auth_lifespan)
+router = APIRouter(prefix="/admin/keys", tags=["auth"])
 
 
 @router.get("", summary="List API keys (admin)")

@@ -52,7 +52,7 @@ async def token_lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-router = APIRouter(prefix="/api/v1/auth/tokens", tags=["auth"], lifespan=token_lifespan)
+router = APIRouter(prefix="/api/v1/auth/tokens", tags=["auth"])
 
 JtiPath = Annotated[str, Path(pattern=f"^{tokens.JTI_PATTERN}$", description="The token's jti claim")]
 

@@ -23,9 +23,8 @@ from pilothouse.clusters.schemas import (
     PingResult,
 )
 from pilothouse.clusters.service import ClusterRegistry
-from pilothouse.commands.dependencies import CommandServiceDep
+from pilothouse.commands.dependencies import CommandServiceDep, command_services
 from pilothouse.dependencies import DatabaseDep
-from pilothouse.ratelimit.dependencies import RateLimiterDep
 from pilothouse.ratelimit.middleware import remember_rate_limit
 from pilothouse.ratelimit.service import LimitCategory
 from pilothouse.sessions.dependencies import SessionServiceDep
@@ -40,7 +39,7 @@ async def clusters_lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-router = APIRouter(tags=["clusters"], lifespan=clusters_lifespan)
+router = APIRouter(tags=["clusters"])
 
 ClusterIdPath = Annotated[str, Path(pattern=CLUSTER_ID_PATTERN, max_length=63)]
 
@@ -109,14 +108,8 @@ async def cluster_status(
 
 
 @router.post("/clusters/{cluster_id}/ping", summary="Round trip through the cluster's executor")
-async def ping_cluster(
-    cluster_id: ClusterIdPath,
-    request: Request,
-    principal: ReadPrincipal,
-    guard: AccessGuardDep,
-    limiter: RateLimiterDep,
-    commands: CommandServiceDep,
-) -> PingResult:
+async def ping_cluster(cluster_id: ClusterIdPath, request: Request, principal: ReadPrincipal) -> PingResult:
+    guard, limiter, commands = command_services(request)
     await guard.require_cluster(principal, cluster_id)
     prepared = await commands.prepare_ping(cluster_id)
     remember_rate_limit(request, await limiter.hit(LimitCategory.COMMANDS, cluster_id))

@@ -18,7 +18,7 @@ from pilothouse.auth.principal import Principal
 from pilothouse.auth.service import AccessGuard
 from pilothouse.clusters.dependencies import ExecutorDep, authenticated_executor
 from pilothouse.clusters.service import ClusterRegistry
-from pilothouse.commands.dependencies import CommandServiceDep
+from pilothouse.commands.dependencies import CommandServiceDep, command_services
 from pilothouse.commands.schemas import (
     AgentStatus,
     AsyncAccepted,
@@ -65,7 +65,7 @@ async def commands_lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.stop_background()
 
 
-router = APIRouter(lifespan=commands_lifespan)
+router = APIRouter()
 
 
 def request_timeout(request: Request) -> float | None:
@@ -113,13 +113,8 @@ async def _admit(
     return prepared
 
 
-# The hot routes take the process-wide services from app.state rather than as dependencies:
-# FastAPI resolves every dependency on every request, which costs more than the lookup.
-
-
-def _services(request: Request) -> tuple[AccessGuard, RateLimiter, CommandService]:
-    state = request.app.state
-    return state.access_guard, state.rate_limiter, state.command_service
+# The hot routes take the process-wide services from app.state rather than as dependencies
+# (see command_services).
 
 
 def _executor_services(request: Request) -> tuple[ClusterRegistry, CommandService]:
@@ -129,7 +124,7 @@ def _executor_services(request: Request) -> tuple[ClusterRegistry, CommandServic
 
 @router.post("/debug/execute", tags=["commands"], summary="Run a kubectl command and wait for its result")
 async def execute(body: ExecuteRequest, request: Request, principal: ReadPrincipal) -> CommandResultOut:
-    guard, limiter, commands = _services(request)
+    guard, limiter, commands = command_services(request)
     prepared = await _admit(body, request, principal, guard, limiter, commands)
     row = await commands.submit(principal, prepared)
     return CommandResultOut.of(await commands.run(row, prepared.wait_seconds))
@@ -142,7 +137,7 @@ async def execute(body: ExecuteRequest, request: Request, principal: ReadPrincip
     summary="Queue a kubectl command; poll /debug/operations/{operation_id}",
 )
 async def execute_async(body: ExecuteRequest, request: Request, principal: ReadPrincipal) -> AsyncAccepted:
-    guard, limiter, commands = _services(request)
+    guard, limiter, commands = command_services(request)
     prepared = await _admit(body, request, principal, guard, limiter, commands)
     # Durable before the 202: the caller will look the id up, possibly on another replica.
     row = await commands.submit(principal, prepared, durable=True)

@@ -31,7 +31,7 @@ async def contexts_lifespan(app: FastAPI) -> AsyncIterator[None]:
     await targets.close()
 
 
-router = APIRouter(prefix="/api/v1", tags=["contexts"], lifespan=contexts_lifespan)
+router = APIRouter(prefix="/api/v1", tags=["contexts"])
 
 
 @router.get("/contexts", summary="Clusters (kubeconfig contexts and tunnels) this caller may select")

@@ -30,7 +30,7 @@ async def insights_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(
-    prefix="/api/v1/ai", tags=["ai"], lifespan=insights_lifespan, route_class=InvalidParameterRoute
+    prefix="/api/v1/ai", tags=["ai"], route_class=InvalidParameterRoute
 )
 
 

@@ -25,7 +25,7 @@ async def investigations_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(
-    prefix="/api/v1/ai", tags=["ai"], lifespan=investigations_lifespan, route_class=InvalidParameterRoute
+    prefix="/api/v1/ai", tags=["ai"], route_class=InvalidParameterRoute
 )
 
 

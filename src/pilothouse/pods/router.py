@@ -29,7 +29,7 @@ async def pods_lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-router = APIRouter(prefix="/api/v1/pods", tags=["pods"], lifespan=pods_lifespan)
+router = APIRouter(prefix="/api/v1/pods", tags=["pods"])
 
 NamespacePath = Annotated[str, Path(max_length=253)]
 NamePath = Annotated[str, Path(max_length=253)]

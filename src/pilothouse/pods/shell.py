@@ -138,7 +138,7 @@ async def _pump_input(websocket: WebSocket, session: ExecSession) -> None:
             return
 
 
-router = APIRouter(prefix="/api/v1", tags=["pods"], lifespan=shell_lifespan)
+router = APIRouter(prefix="/api/v1", tags=["pods"])
 
 
 @router.websocket("/shell")

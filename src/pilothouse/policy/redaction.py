@@ -229,7 +229,9 @@ def _redact_cut_off_compact_json(text: str) -> str:
 
 
 def _redact_secret_objects(text: str) -> str:
-    if _VALUE_MAP_LINE.search(text):
+    # A multiline-anchored pattern is tried at every position of the text; a substring test is
+    # a fast scan. Without "data" or "Data" (stringData) it cannot match.
+    if ("data" in text or "Data" in text) and _VALUE_MAP_LINE.search(text):
         text = _SecretBlockRedactor(text).run()
     if "Secret" in text:
         text = _redact_compact_secret_lines(text)
@@ -311,15 +313,19 @@ _CREDENTIAL_RULES = (
     ),
 )
 
+_CREDENTIAL_MARKERS = frozenset(marker for rule in _CREDENTIAL_RULES for marker in rule.markers)
+
 
 def redact(text: str) -> str:
     """``text`` with Secret values, private keys, tokens and kubeconfig credentials replaced."""
     text = _redact_secret_objects(text)
     if "PRIVATE KEY-----" in text:
         text = _redact_private_keys(text)
-    # Replacements only ever remove these markers, so one lowercase copy serves every rule.
+    # Replacements only ever remove these markers, so one lowercase copy and one scan per marker
+    # serve every rule.
     lowered = text.lower()
+    present = {marker for marker in _CREDENTIAL_MARKERS if marker in lowered}
     for rule in _CREDENTIAL_RULES:
-        if any(marker in lowered for marker in rule.markers):
+        if present.intersection(rule.markers):
             text = rule.pattern.sub(rule.replacement, text)
     return text

@@ -25,4 +25,4 @@ async def rate_limiter_lifespan(app: FastAPI) -> AsyncIterator[None]:
         await limiter.close()
 
 
-router = APIRouter(lifespan=rate_limiter_lifespan)
+router = APIRouter()

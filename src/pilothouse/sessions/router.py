@@ -37,7 +37,7 @@ async def sessions_lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-router = APIRouter(prefix="/debug", tags=["sessions"], lifespan=sessions_lifespan)
+router = APIRouter(prefix="/debug", tags=["sessions"])
 
 
 @router.post("/session", status_code=status.HTTP_201_CREATED, summary="Create a debug session")

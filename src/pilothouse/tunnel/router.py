@@ -29,7 +29,7 @@ async def tunnel_lifespan(app: FastAPI) -> AsyncIterator[None]:
     await hub.close_all("the server is stopping")
 
 
-router = APIRouter(tags=["executor"], lifespan=tunnel_lifespan)
+router = APIRouter(tags=["executor"])
 
 
 class _StarletteConnection:

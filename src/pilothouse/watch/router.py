@@ -36,7 +36,7 @@ async def watch_lifespan(app: FastAPI) -> AsyncIterator[None]:
     await hub.close()
 
 
-router = APIRouter(prefix="/api/v1", tags=["watch"], lifespan=watch_lifespan)
+router = APIRouter(prefix="/api/v1", tags=["watch"])
 
 
 class _Client:
