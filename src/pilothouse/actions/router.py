@@ -26,9 +26,7 @@ async def actions_lifespan(app: FastAPI) -> AsyncIterator[None]:
     await app.state.actions.close()
 
 
-router = APIRouter(
-    prefix="/api/v1/ai", tags=["ai"], route_class=InvalidParameterRoute
-)
+router = APIRouter(prefix="/api/v1/ai", tags=["ai"], route_class=InvalidParameterRoute)
 ActionId = Annotated[str, Path(max_length=64)]
 
 

@@ -2,7 +2,7 @@
 
 Infrastructure and logic are kept apart, as kopf keeps its clients apart from its reactor:
 
-- ``client``: the HTTP side of docs/executor-protocol.md (httpx, headers, status codes);
+- ``client``: the HTTP side of docs/executor-protocol.md (aiohttp, headers, status codes);
 - ``runner``: subprocesses (process groups, hard timeouts, capped output);
 - ``kubectl``: how this executor invokes kubectl (argv, environment);
 - ``discovery``: the cluster's resource types, which the command policy needs;

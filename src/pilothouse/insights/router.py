@@ -29,9 +29,7 @@ async def insights_lifespan(app: FastAPI) -> AsyncIterator[None]:
     await service.close()
 
 
-router = APIRouter(
-    prefix="/api/v1/ai", tags=["ai"], route_class=InvalidParameterRoute
-)
+router = APIRouter(prefix="/api/v1/ai", tags=["ai"], route_class=InvalidParameterRoute)
 
 
 def _service(request: Request) -> InsightService:

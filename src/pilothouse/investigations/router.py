@@ -24,9 +24,7 @@ async def investigations_lifespan(app: FastAPI) -> AsyncIterator[None]:
     await service.close()
 
 
-router = APIRouter(
-    prefix="/api/v1/ai", tags=["ai"], route_class=InvalidParameterRoute
-)
+router = APIRouter(prefix="/api/v1/ai", tags=["ai"], route_class=InvalidParameterRoute)
 
 
 class InvestigateBody(BaseModel):
