@@ -10,11 +10,15 @@ import asyncio
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import uvicorn
 
 T = TypeVar("T")
+
+
+class Stoppable(Protocol):
+    async def stop(self) -> None: ...
 
 
 class BackgroundLoop:
@@ -36,6 +40,19 @@ class BackgroundLoop:
             return function()
 
         return self.run(wrapper())
+
+    def shutdown(self, *services: Stoppable | None) -> None:
+        """Stop ``services`` in order (None: never started) on the loop, then the loop itself."""
+
+        async def stop_services() -> None:
+            for service in services:
+                if service is not None:
+                    await service.stop()
+
+        try:
+            self.run(stop_services(), timeout=60)
+        finally:
+            self.stop()
 
     def stop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)

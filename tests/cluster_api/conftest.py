@@ -183,16 +183,7 @@ class ClusterApiStack:
                 self.executor.wait(15)
             except subprocess.TimeoutExpired:
                 self.executor.kill()
-        try:
-            self.run(self._stop(), timeout=60)
-        finally:
-            self.loop.stop()
-
-    async def _stop(self) -> None:
-        if self.served is not None:
-            await self.served.stop()
-        if self.sim is not None:
-            await self.sim.stop()
+        self.loop.shutdown(self.served, self.sim)
 
     # --- clients -----------------------------------------------------------------------------
 

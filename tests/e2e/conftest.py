@@ -257,16 +257,7 @@ class LiveStack:
     def stop(self) -> None:
         for executor in self.executors:
             executor.close()
-        try:
-            self.run(self._stop(), timeout=60)
-        finally:
-            self.loop.stop()
-
-    async def _stop(self) -> None:
-        if self.served is not None:
-            await self.served.stop()
-        if self.sim is not None:
-            await self.sim.stop()
+        self.loop.shutdown(self.served, self.sim)
 
     # --- executors ---------------------------------------------------------------------------
 

@@ -34,10 +34,16 @@ from pilothouse.executor.protocol import Command, CommandResult, MalformedComman
 # The server may take the whole wait to answer a long-poll; allow for it and a slow network.
 _POLL_READ_MARGIN_SECONDS = 15.0
 _TIMEOUT_SECONDS = 10.0
-# ``connect`` covers waiting for a pooled connection too, as httpx's pool timeout did.
-_TIMEOUT = aiohttp.ClientTimeout(
-    total=None, connect=_TIMEOUT_SECONDS, sock_connect=_TIMEOUT_SECONDS, sock_read=_TIMEOUT_SECONDS
-)
+
+
+def _timeouts(read_seconds: float) -> aiohttp.ClientTimeout:
+    # ``connect`` covers waiting for a pooled connection too, as httpx's pool timeout did.
+    return aiohttp.ClientTimeout(
+        total=None, connect=_TIMEOUT_SECONDS, sock_connect=_TIMEOUT_SECONDS, sock_read=read_seconds
+    )
+
+
+_TIMEOUT = _timeouts(_TIMEOUT_SECONDS)
 # Below the server's own keep-alive (uvicorn closes idle connections after 5 s), as httpx's
 # default expiry was, so a result is rarely sent on a connection the server is closing.
 _KEEPALIVE_SECONDS = 4.0
@@ -133,12 +139,7 @@ class AgentClient:
 
     async def poll(self, wait: int, *, inflight: int) -> tuple[list[Command], list[MalformedCommand]]:
         """``GET /agent/commands?wait=N``: the commands leased to this executor (none on 204)."""
-        timeouts = aiohttp.ClientTimeout(
-            total=None,
-            connect=_TIMEOUT_SECONDS,
-            sock_connect=_TIMEOUT_SECONDS,
-            sock_read=wait + _POLL_READ_MARGIN_SECONDS,
-        )
+        timeouts = _timeouts(wait + _POLL_READ_MARGIN_SECONDS)
         url = self._urls["/agent/commands"].with_query(wait=wait)
         answer = await self._request("GET", "/agent/commands", inflight, url=url, timeouts=timeouts)
         if answer.status_code == HTTPStatus.NO_CONTENT:
