@@ -25,8 +25,10 @@ from pilothouse.auth.token_router import router as auth_tokens_router
 from pilothouse.auth.token_router import token_lifespan
 from pilothouse.bus import create_bus
 from pilothouse.clusters.router import clusters_lifespan
+from pilothouse.clusters.router import lean_router as clusters_lean_router
 from pilothouse.clusters.router import router as clusters_router
 from pilothouse.commands.router import commands_lifespan
+from pilothouse.commands.router import lean_router as commands_lean_router
 from pilothouse.commands.router import router as commands_router
 from pilothouse.contexts.router import contexts_lifespan
 from pilothouse.contexts.router import router as contexts_router
@@ -51,6 +53,7 @@ from pilothouse.ratelimit.middleware import RateLimitHeadersMiddleware
 from pilothouse.ratelimit.router import rate_limiter_lifespan
 from pilothouse.ratelimit.router import router as ratelimit_router
 from pilothouse.resources.router import router as resources_router
+from pilothouse.routing import LeanRouteDispatch
 from pilothouse.runtime import settle_garbage_collector
 from pilothouse.sessions.router import router as sessions_router
 from pilothouse.sessions.router import sessions_lifespan
@@ -145,7 +148,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = Metrics()
     install_error_handlers(app)
-    # Added last = outermost: the request context wraps everything, including the 413.
+    # Added last = outermost: the request context wraps everything, including the 413. The
+    # routes every command passes through are dispatched inside all of ours.
+    app.add_middleware(LeanRouteDispatch, routes=lambda: app.routes)
     app.add_middleware(RequestBodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
 
@@ -153,6 +158,8 @@ def create_app(settings: Settings) -> FastAPI:
     # request can enter. Routing tries routes in this order, one after the other, at a cost per
     # route tried: the routes every command passes through come first, then the Cluster API and
     # the AI API, then the administrative routes.
+    app.include_router(commands_lean_router)
+    app.include_router(clusters_lean_router)
     app.include_router(commands_router)
     app.include_router(clusters_router)
     app.include_router(sessions_router)

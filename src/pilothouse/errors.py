@@ -17,7 +17,7 @@ Kagent) and ``trace_id`` the correlation id (Kubilitics). See docs/compat.md.
 from __future__ import annotations
 
 import math
-import uuid
+import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -361,7 +361,8 @@ def utc_timestamp() -> str:
 
 
 def new_request_id() -> str:
-    return f"req-{uuid.uuid4().hex}"
+    # 128 random bits like a uuid4, without building a UUID object (every request asks).
+    return f"req-{os.urandom(16).hex()}"
 
 
 def error_body(exc: ApiError) -> dict[str, Any]:
@@ -453,24 +454,27 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return items
 
 
-async def _handle_api_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    if exc.status_code >= 500:
-        log.warning("api_error", status=exc.status_code, error=exc.error, message=exc.message)
-    return error_response(exc)
+def exception_response(exc: Exception, request: Request | None = None) -> Response | None:
+    """The common error response for an error meant for the client (ours, the framework's HTTP
+    errors, request validation errors); None for anything else, which is a bug (500)."""
+    if isinstance(exc, ApiError):
+        if exc.status_code >= 500:
+            log.warning("api_error", status=exc.status_code, error=exc.error, message=exc.message)
+        return error_response(exc)
+    if isinstance(exc, StarletteHTTPException):
+        api_error = from_http_exception(exc, request)
+        if exc.headers:
+            api_error.headers.update(exc.headers)
+        return error_response(api_error)
+    if isinstance(exc, RequestValidationError):
+        return error_response(ValidationFailed(errors=validation_errors(exc.errors())))
+    return None
 
 
-async def _handle_http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    api_error = from_http_exception(exc, request)
-    if exc.headers:
-        api_error.headers.update(exc.headers)
-    return error_response(api_error)
-
-
-async def _handle_validation_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    return error_response(ValidationFailed(errors=validation_errors(exc.errors())))
+async def _handle_client_error(request: Request, exc: Exception) -> Response:
+    response = exception_response(exc, request)
+    assert response is not None, f"registered for client errors only, got {exc!r}"
+    return response
 
 
 def internal_error_response(exc: BaseException) -> JSONResponse:
@@ -486,9 +490,8 @@ async def _handle_unexpected(_request: Request, exc: Exception) -> Response:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ApiError, _handle_api_error)
-    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
-    app.add_exception_handler(RequestValidationError, _handle_validation_error)
+    for client_error in (ApiError, StarletteHTTPException, RequestValidationError):
+        app.add_exception_handler(client_error, _handle_client_error)
     # Reached only when no RequestContextMiddleware is installed: that middleware catches
     # unexpected exceptions first so the 500 still carries the request id headers.
     app.add_exception_handler(Exception, _handle_unexpected)

@@ -27,6 +27,7 @@ from pilothouse.commands.dependencies import CommandServiceDep, command_services
 from pilothouse.dependencies import DatabaseDep
 from pilothouse.ratelimit.middleware import remember_rate_limit
 from pilothouse.ratelimit.service import LimitCategory
+from pilothouse.routing import LeanRoute
 from pilothouse.sessions.dependencies import SessionServiceDep
 from pilothouse.settings import Settings
 
@@ -40,6 +41,8 @@ async def clusters_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(tags=["clusters"])
+# The ping is a command (see pilothouse.routing).
+lean_router = APIRouter(tags=["clusters"], route_class=LeanRoute)
 
 ClusterIdPath = Annotated[str, Path(pattern=CLUSTER_ID_PATTERN, max_length=63)]
 
@@ -107,7 +110,10 @@ async def cluster_status(
     )
 
 
-@router.post("/clusters/{cluster_id}/ping", summary="Round trip through the cluster's executor")
+@lean_router.post(
+    "/clusters/{cluster_id}/ping",
+    summary="Round trip through the cluster's executor",
+)
 async def ping_cluster(cluster_id: ClusterIdPath, request: Request, principal: ReadPrincipal) -> PingResult:
     guard, limiter, commands = command_services(request)
     await guard.require_cluster(principal, cluster_id)

@@ -37,6 +37,7 @@ from pilothouse.observability.logging import bind_cluster
 from pilothouse.observability.metrics import CommandMetrics
 from pilothouse.ratelimit.middleware import remember_rate_limit
 from pilothouse.ratelimit.service import LimitCategory, RateLimiter
+from pilothouse.routing import LeanRoute
 from pilothouse.sessions.dependencies import SessionServiceDep
 from pilothouse.settings import Settings
 
@@ -66,6 +67,8 @@ async def commands_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter()
+# The routes every command passes through (see pilothouse.routing).
+lean_router = APIRouter(route_class=LeanRoute)
 
 
 def request_timeout(request: Request) -> float | None:
@@ -122,7 +125,11 @@ def _executor_services(request: Request) -> tuple[ClusterRegistry, CommandServic
     return state.cluster_registry, state.command_service
 
 
-@router.post("/debug/execute", tags=["commands"], summary="Run a kubectl command and wait for its result")
+@lean_router.post(
+    "/debug/execute",
+    tags=["commands"],
+    summary="Run a kubectl command and wait for its result",
+)
 async def execute(body: ExecuteRequest, request: Request, principal: ReadPrincipal) -> CommandResultOut:
     guard, limiter, commands = command_services(request)
     prepared = await _admit(body, request, principal, guard, limiter, commands)
@@ -130,7 +137,7 @@ async def execute(body: ExecuteRequest, request: Request, principal: ReadPrincip
     return CommandResultOut.of(await commands.run(row, prepared.wait_seconds))
 
 
-@router.post(
+@lean_router.post(
     "/debug/execute/async",
     status_code=status.HTTP_202_ACCEPTED,
     tags=["commands"],
@@ -174,7 +181,7 @@ async def get_result(
     return CommandResultOut.of(await commands.result_for(principal, result_id))
 
 
-@router.get(
+@lean_router.get(
     "/agent/commands",
     tags=["executor"],
     summary="Long poll for commands (executor)",
@@ -212,7 +219,7 @@ async def _client_disconnected(request: Request) -> None:
         pass
 
 
-@router.post("/agent/results", tags=["executor"], summary="Submit a command result (executor)")
+@lean_router.post("/agent/results", tags=["executor"], summary="Submit a command result (executor)")
 async def submit_result(body: ResultSubmission, request: Request) -> ResultAccepted:
     registry, commands = _executor_services(request)
     executor = await authenticated_executor(request, registry)

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator, MutableMapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import MutableMapping
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -50,15 +49,26 @@ def current_correlation_id() -> str | None:
     return context.correlation_id if context else None
 
 
-@contextmanager
-def request_context(request_id: str, correlation_id: str | None = None) -> Iterator[RequestContext]:
-    """Make a fresh context current for the duration of the block (a request, a job)."""
-    context = RequestContext(request_id=request_id, correlation_id=correlation_id or request_id)
-    token = _current.set(context)
-    try:
-        yield context
-    finally:
-        _current.reset(token)
+class request_context:  # used like a function: ``with request_context(...)``
+    """Make a fresh context current for the duration of the block (a request, a job).
+
+    A class rather than a generator-based context manager: it is entered on every request.
+    """
+
+    __slots__ = ("_context", "_token")
+
+    def __init__(self, request_id: str, correlation_id: str | None = None) -> None:
+        self._context = RequestContext(request_id=request_id, correlation_id=correlation_id or request_id)
+        self._token: Token[RequestContext | None] | None = None
+
+    def __enter__(self) -> RequestContext:
+        self._token = _current.set(self._context)
+        return self._context
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._token is not None:
+            _current.reset(self._token)
+            self._token = None
 
 
 def bind_cluster(cluster_id: str | None) -> None:

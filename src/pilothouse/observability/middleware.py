@@ -7,10 +7,11 @@ the handlers see.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
+from collections.abc import Iterable
 
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,15 +19,23 @@ from pilothouse.errors import PayloadTooLarge, error_response, internal_error_re
 from pilothouse.observability.logging import get_logger, request_context
 from pilothouse.observability.metrics import UNMATCHED_ROUTE, Metrics, method_label
 
-log = get_logger("pilothouse.access")
+ACCESS_LOGGER = "pilothouse.access"
+log = get_logger(ACCESS_LOGGER)
 
-_Identity = list[tuple[str, str]]
+_Identity = list[tuple[bytes, bytes]]
 
 REQUEST_ID_HEADER = "X-Request-ID"
 CORRELATION_ID_HEADER = "X-Correlation-ID"
 API_VERSION_HEADER = "X-API-Version"
 # The API version the specs publish (Kubently: "X-API-Version: 1.0.0"), not the package version.
 API_VERSION = "1.0.0"
+_REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode()
+_CORRELATION_ID_KEY = CORRELATION_ID_HEADER.lower().encode()
+_API_VERSION_KEY = API_VERSION_HEADER.lower().encode()
+_API_VERSION_VALUE = API_VERSION.encode()
+# Requests whose access log line is written at debug level: probes, scrapes and the executor
+# protocol (a long poll and a result per command; each command has its own audit event).
+QUIET_PATHS = frozenset({"/health", "/metrics", "/agent/commands", "/agent/results"})
 
 # Client-supplied ids end up in logs and response headers: accept only short, plain tokens.
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+=@-]{0,127}")
@@ -38,6 +47,14 @@ def _safe_id(value: str | None) -> str | None:
     if value and _SAFE_ID.fullmatch(value):
         return value
     return None
+
+
+def _with_headers(headers: Iterable[tuple[bytes, bytes]], extra: _Identity) -> list[tuple[bytes, bytes]]:
+    """``headers`` (raw ASGI pairs) plus those of ``extra`` they do not already carry."""
+    merged = list(headers)
+    present = {bytes(name).lower() for name, _ in merged}
+    merged.extend(pair for pair in extra if pair[0] not in present)
+    return merged
 
 
 def route_template(scope: Scope) -> str:
@@ -60,25 +77,33 @@ class RequestContextMiddleware:
         self,
         app: ASGIApp,
         metrics: Metrics | None = None,
-        quiet_paths: frozenset[str] = frozenset({"/health", "/metrics"}),
+        quiet_paths: frozenset[str] = QUIET_PATHS,
     ) -> None:
         self.app = app
         self.metrics = metrics
-        # Probes and scrapes arrive every few seconds; log them at debug only.
+        # Probes, scrapes and executor traffic: logged at debug only (see QUIET_PATHS).
         self.quiet_paths = quiet_paths
+        self._access = logging.getLogger(ACCESS_LOGGER)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        request_id = _safe_id(headers.get(REQUEST_ID_HEADER)) or new_request_id()
-        correlation_id = _safe_id(headers.get(CORRELATION_ID_HEADER)) or request_id
+        # One pass over the raw headers rather than a Headers object and two lookups: this runs
+        # on every request.
+        request_id = correlation_id = None
+        for name, value in scope["headers"]:
+            if name == _REQUEST_ID_KEY:
+                request_id = _safe_id(value.decode("latin-1"))
+            elif name == _CORRELATION_ID_KEY:
+                correlation_id = _safe_id(value.decode("latin-1"))
+        request_id = request_id or new_request_id()
+        correlation_id = correlation_id or request_id
         with request_context(request_id, correlation_id):
             identity = [
-                (REQUEST_ID_HEADER, request_id),
-                (CORRELATION_ID_HEADER, correlation_id),
-                (API_VERSION_HEADER, API_VERSION),
+                (_REQUEST_ID_KEY, request_id.encode()),
+                (_CORRELATION_ID_KEY, correlation_id.encode()),
+                (_API_VERSION_KEY, _API_VERSION_VALUE),
             ]
             if scope["type"] == "http":
                 await self._http(scope, receive, send, identity)
@@ -94,10 +119,7 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                response_headers = MutableHeaders(scope=message)
-                for name, value in identity:
-                    if name not in response_headers:
-                        response_headers[name] = value
+                message["headers"] = _with_headers(message.get("headers", ()), identity)
             await send(message)
 
         if self.metrics:
@@ -121,15 +143,18 @@ class RequestContextMiddleware:
                 self.metrics.in_progress(method).dec()
                 self.metrics.observe_request(method, route, final_status, duration)
             path = scope.get("path", "")
-            (log.debug if path in self.quiet_paths else log.info)(
-                "http_request",
-                method=scope["method"],
-                path=path,
-                route=route,
-                status=final_status,
-                duration_ms=round(duration * 1000, 2),
-                client=(scope.get("client") or (None,))[0],
-            )
+            level = logging.DEBUG if path in self.quiet_paths else logging.INFO
+            # Checked here: a structlog call below the level still costs ~10 µs.
+            if self._access.isEnabledFor(level):
+                (log.debug if level == logging.DEBUG else log.info)(
+                    "http_request",
+                    method=scope["method"],
+                    path=path,
+                    route=route,
+                    status=final_status,
+                    duration_ms=round(duration * 1000, 2),
+                    client=(scope.get("client") or (None,))[0],
+                )
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send, identity: _Identity) -> None:
         started_at = time.perf_counter()
@@ -139,12 +164,7 @@ class RequestContextMiddleware:
             nonlocal accepted
             if message["type"] == "websocket.accept":
                 accepted = True
-                headers = [(k, v) for k, v in message.get("headers", [])]
-                present = {bytes(k).lower() for k, _ in headers}
-                for name, value in identity:
-                    if name.lower().encode() not in present:
-                        headers.append((name.lower().encode(), value.encode()))
-                message = {**message, "headers": headers}
+                message = {**message, "headers": _with_headers(message.get("headers", ()), identity)}
                 if self.metrics:
                     self.metrics.websocket_connections.labels(route_template(scope)).inc()
             await send(message)
@@ -185,7 +205,9 @@ class RequestBodyLimitMiddleware:
         if scope["type"] != "http" or limit is None:
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length")
+        declared = next(
+            (value.decode("latin-1") for name, value in scope["headers"] if name == b"content-length"), None
+        )
         if declared is not None and declared.isdigit() and int(declared) > limit:
             # Refuse before reading a byte of it.
             too_large = PayloadTooLarge(f"Request body exceeds {limit} bytes", details={"limit_bytes": limit})

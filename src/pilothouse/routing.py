@@ -1,0 +1,271 @@
+"""Lean routes: the few routes every command passes through, handled without FastAPI's generic
+per-request machinery.
+
+FastAPI spends 100-250 µs of CPU on each request before and after the endpoint: two exit stacks,
+the dependency graph (tens of µs per node), a ``email.message`` parse of the content type, the
+body decoded twice, the router walked through included-router contexts, and on the way out the
+response validated again. At a thousand commands a second that is most of a core. A
+:class:`LeanRoute` is declared like any route, so its OpenAPI entry comes from the same
+signature and models, but its endpoint may only take:
+
+* ``request: Request``;
+* path and query parameters (validated by the same fields FastAPI builds for them);
+* one body parameter, a pydantic model, validated straight from the raw bytes;
+* dependencies that take nothing but the request and other such dependencies (``ReadPrincipal``
+  and the security schemes under it), run first, as FastAPI runs them, once per request each.
+
+Anything else is refused when the route is declared. Errors are the common error body, the same
+as on any route; validation errors keep FastAPI's shape (``loc`` starts with ``body``, ``query``,
+``path``).
+
+:class:`LeanRouteDispatch` (a middleware, innermost of ours) sends requests for lean routes
+straight to them, skipping the rest of the middleware stack and the router; a lean route reached
+through the router behaves the same, a little slower.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any
+
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import request_params_to_args
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute, iter_route_contexts
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from pilothouse.errors import exception_response
+
+Responder = Callable[[Request], Coroutine[Any, Any, Response]]
+
+_JSON_CONTENT_TYPE = re.compile(r"application/(?:[\w.+-]*\+)?json\s*(?:;.*)?", re.IGNORECASE)
+
+
+def _unsupported(route: APIRoute, what: str) -> TypeError:
+    return TypeError(f"LeanRoute {route.path} ({route.name}): {what} is not supported; use an APIRoute")
+
+
+class LeanRoute(APIRoute):
+    """An APIRoute whose requests skip dependency resolution and FastAPI's handler wrapping (see
+    the module docstring for what its endpoint may take)."""
+
+    lean_respond: Responder
+
+    def get_route_handler(self) -> Responder:
+        # Called by APIRoute.__init__ once the endpoint's parameters are known, and again for
+        # each router the route is included in.
+        self.lean_respond = _LeanHandler(self).respond
+        return self.lean_respond
+
+
+def _check_dependency(route: APIRoute, dependency: Dependant) -> None:
+    """A dependency a lean route can run: an async callable of the request and of dependencies
+    like itself."""
+    if dependency.call is None or not _is_coroutine_callable(dependency.call):
+        raise _unsupported(route, f"the dependency {dependency.call!r}, not async")
+    if (
+        dependency.path_params
+        or dependency.query_params
+        or dependency.header_params
+        or dependency.cookie_params
+        or dependency.body_params
+        or dependency.websocket_param_name
+        or dependency.response_param_name
+        or dependency.background_tasks_param_name
+        or dependency.security_scopes_param_name
+    ):
+        raise _unsupported(route, f"the dependency {dependency.call!r}, which takes more than the request")
+    for sub_dependency in dependency.dependencies:
+        _check_dependency(route, sub_dependency)
+
+
+def _is_coroutine_callable(call: Callable[..., Any]) -> bool:
+    if inspect.iscoroutinefunction(call):
+        return True
+    dunder_call = getattr(call, "__call__", None)  # noqa: B004 - instances with an async __call__
+    return inspect.iscoroutinefunction(dunder_call)
+
+
+async def _solve(dependency: Dependant, request: Request, solved: dict[Any, Any]) -> Any:
+    """Run a checked dependency (see _check_dependency) and those it takes, each once."""
+    call = dependency.call
+    assert call is not None
+    if call in solved:
+        return solved[call]
+    arguments: dict[str, Any] = {}
+    for name in (dependency.request_param_name, dependency.http_connection_param_name):
+        if name is not None:
+            arguments[name] = request
+    for sub_dependency in dependency.dependencies:
+        value = await _solve(sub_dependency, request, solved)
+        if sub_dependency.name is not None:
+            arguments[sub_dependency.name] = value
+    result = solved[call] = await call(**arguments)
+    return result
+
+
+class _LeanHandler:
+    def __init__(self, route: APIRoute) -> None:
+        dependant = route.dependant
+        for dependency in dependant.dependencies:
+            _check_dependency(route, dependency)
+        for unsupported, present in (
+            ("a header parameter", dependant.header_params),
+            ("a cookie parameter", dependant.cookie_params),
+            ("more than one body parameter", len(dependant.body_params) > 1),
+            ("a streaming response", route.is_sse_stream or route.is_json_stream),
+            (
+                "response_model include/exclude options",
+                route.response_model_include
+                or route.response_model_exclude
+                or route.response_model_exclude_unset
+                or route.response_model_exclude_defaults
+                or route.response_model_exclude_none,
+            ),
+        ):
+            if present:
+                raise _unsupported(route, unsupported)
+        self.endpoint: Callable[..., Awaitable[Any]] = dependant.call  # type: ignore[assignment]
+        self.request_param = dependant.request_param_name
+        self.dependencies = dependant.dependencies
+        self.path_params = dependant.path_params
+        self.query_params = dependant.query_params
+        self.body_name: str | None = None
+        self.body_adapter: TypeAdapter[Any] | None = None
+        self.body_required = False
+        if dependant.body_params:
+            field = dependant.body_params[0]
+            annotation = field.field_info.annotation
+            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                raise _unsupported(route, "a body that is not a pydantic model")
+            self.body_name = field.name
+            self.body_adapter = TypeAdapter(annotation)
+            self.body_required = field.field_info.is_required()
+        self.status_code = route.status_code or 200
+        response_type = route.response_field.field_info.annotation if route.response_field else None
+        self.response_adapter: TypeAdapter[Any] | None = (
+            TypeAdapter(response_type) if response_type is not None else None
+        )
+
+    async def respond(self, request: Request) -> Response:
+        try:
+            result = await self.endpoint(**(await self._arguments(request)))
+        except Exception as exc:
+            response = exception_response(exc, request)
+            if response is None:
+                raise
+            return response
+        if isinstance(result, Response):
+            return result
+        if self.response_adapter is not None:
+            content = self.response_adapter.dump_json(result, by_alias=True)
+        else:
+            content = TypeAdapter(type(result)).dump_json(result, by_alias=True)
+        return Response(content, status_code=self.status_code, media_type="application/json")
+
+    async def _arguments(self, request: Request) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        errors: list[Any] = []
+        if self.request_param is not None:
+            values[self.request_param] = request
+        solved: dict[Any, Any] = {}
+        for dependency in self.dependencies:
+            value = await _solve(dependency, request, solved)
+            if dependency.name is not None:
+                values[dependency.name] = value
+        for fields, received in (
+            (self.path_params, request.path_params),
+            (self.query_params, request.query_params),
+        ):
+            if fields:
+                found, problems = request_params_to_args(fields, received)
+                values.update(found)
+                errors.extend(problems)
+        body: Any = None
+        if self.body_adapter is not None:
+            assert self.body_name is not None
+            body, problems = await self._body(request)
+            values[self.body_name] = body
+            errors.extend(problems)
+        if errors:
+            raise RequestValidationError(errors, body=body)
+        return values
+
+    async def _body(self, request: Request) -> tuple[Any, list[Any]]:
+        """The body model, validated from the raw bytes; FastAPI's errors for a missing body, a
+        body that is not JSON and a body that does not fit the model."""
+        assert self.body_adapter is not None
+        raw = await request.body()
+        if not raw:
+            if self.body_required:
+                return None, [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+            return None, []
+        content_type = request.headers.get("content-type")
+        try:
+            if content_type is None or _JSON_CONTENT_TYPE.fullmatch(content_type):
+                return self.body_adapter.validate_json(raw), []
+            # Like FastAPI (strict content type): a body that does not say it is JSON is bytes,
+            # which no model accepts.
+            return self.body_adapter.validate_python(raw), []
+        except ValidationError as exc:
+            return None, [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+
+
+class LeanRouteDispatch:
+    """Sends requests for lean routes straight to them (see the module docstring). ``routes``
+    gives the app's routes (``app.routes``); they are read on the first request, once every
+    router has been included."""
+
+    def __init__(self, app: ASGIApp, routes: Callable[[], Iterable[Any]]) -> None:
+        self.app = app
+        self._routes = routes
+        self._exact: dict[tuple[str, str], LeanRoute] | None = None
+        self._templated: list[tuple[re.Pattern[str], frozenset[str], LeanRoute]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if self._exact is None:
+                self._index()
+            assert self._exact is not None
+            route = self._exact.get((scope["method"], scope["path"]))
+            path_params: dict[str, Any] = {}
+            if route is None and self._templated:
+                route, path_params = self._match_templated(scope["method"], scope["path"])
+            if route is not None:
+                scope["route"] = route
+                scope["endpoint"] = route.endpoint
+                scope["path_params"] = path_params
+                response = await route.lean_respond(Request(scope, receive, send))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _match_templated(self, method: str, path: str) -> tuple[LeanRoute | None, dict[str, Any]]:
+        for pattern, methods, route in self._templated:
+            if method in methods and (found := pattern.fullmatch(path)) is not None:
+                return route, found.groupdict()
+        return None, {}
+
+    def _index(self) -> None:
+        exact: dict[tuple[str, str], LeanRoute] = {}
+        for context in iter_route_contexts(list(self._routes())):
+            route = context.original_route
+            path = context.path
+            if not isinstance(route, LeanRoute) or path is None:
+                continue
+            methods = frozenset(context.methods or ())
+            pattern, _format, convertors = compile_path(path)
+            if convertors:
+                if any(type(convertor).__name__ != "StringConvertor" for convertor in convertors.values()):
+                    raise _unsupported(route, "a path parameter that is not a string")
+                self._templated.append((pattern, methods, route))
+            else:
+                for method in methods:
+                    exact[(method, path)] = route
+        self._exact = exact
