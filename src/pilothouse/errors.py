@@ -17,7 +17,6 @@ Kagent) and ``trace_id`` the correlation id (Kubilitics). See docs/compat.md.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -31,6 +30,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
+from pilothouse.ids import random_hex
 from pilothouse.observability.logging import current_context, get_logger
 
 log = get_logger(__name__)
@@ -361,8 +361,7 @@ def utc_timestamp() -> str:
 
 
 def new_request_id() -> str:
-    # 128 random bits like a uuid4, without building a UUID object (every request asks).
-    return f"req-{os.urandom(16).hex()}"
+    return f"req-{random_hex()}"
 
 
 def error_body(exc: ApiError) -> dict[str, Any]:

@@ -15,8 +15,13 @@ signature and models, but its endpoint may only take:
   and the security schemes under it), run first, as FastAPI runs them, once per request each.
 
 Anything else is refused when the route is declared. Errors are the common error body, the same
-as on any route; validation errors keep FastAPI's shape (``loc`` starts with ``body``, ``query``,
-``path``).
+as on any route, and validation errors are FastAPI's. Three differences, none of which the app
+relies on: credentials are checked before a malformed body is reported (401, where FastAPI
+answers 422); ``app.dependency_overrides`` is not consulted; under the dispatcher only the
+common error handlers apply (``errors.exception_response``).
+
+Lean routes are matched before every other route, so include their routers first and give them
+paths no earlier route claims.
 
 :class:`LeanRouteDispatch` (a middleware, innermost of ours) sends requests for lean routes
 straight to them, skipping the rest of the middleware stack and the router; a lean route reached
@@ -26,21 +31,27 @@ through the router behaves the same, a little slower.
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import request_params_to_args
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.utils import is_body_allowed_for_status_code
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pilothouse.errors import exception_response
+
+if TYPE_CHECKING:
+    from fastapi._compat import ModelField
 
 Responder = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -115,7 +126,14 @@ class _LeanHandler:
         dependant = route.dependant
         for dependency in dependant.dependencies:
             _check_dependency(route, dependency)
+        embedded = bool(dependant.body_params) and (
+            route._embed_body_fields or getattr(dependant.body_params[0].field_info, "embed", False)
+        )
         for unsupported, present in (
+            ("a def (not async) endpoint", not inspect.iscoroutinefunction(dependant.call)),
+            ("a Response parameter", dependant.response_param_name),
+            ("a BackgroundTasks parameter", dependant.background_tasks_param_name),
+            ("an embedded body (Body(embed=True))", embedded),
             ("a header parameter", dependant.header_params),
             ("a cookie parameter", dependant.cookie_params),
             ("more than one body parameter", len(dependant.body_params) > 1),
@@ -137,6 +155,8 @@ class _LeanHandler:
         self.path_params = dependant.path_params
         self.query_params = dependant.query_params
         self.body_name: str | None = None
+        self.body_field: ModelField | None = None
+        self.body_from_json = False
         self.body_adapter: TypeAdapter[Any] | None = None
         self.body_required = False
         if dependant.body_params:
@@ -145,10 +165,17 @@ class _LeanHandler:
             if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
                 raise _unsupported(route, "a body that is not a pydantic model")
             self.body_name = field.name
+            self.body_field = field
             self.body_adapter = TypeAdapter(annotation)
+            # Validating from JSON accepts what a strict model refuses from Python values (a
+            # datetime as a string): strict models take FastAPI's way.
+            self.body_from_json = "strict" not in str(annotation.__pydantic_core_schema__)
             self.body_required = field.field_info.is_required()
         self.status_code = route.status_code or 200
         response_type = route.response_field.field_info.annotation if route.response_field else None
+        self.response_model: type[BaseModel] | None = None
+        if isinstance(response_type, type) and issubclass(response_type, BaseModel):
+            self.response_model = response_type
         self.response_adapter: TypeAdapter[Any] | None = (
             TypeAdapter(response_type) if response_type is not None else None
         )
@@ -163,10 +190,16 @@ class _LeanHandler:
             return response
         if isinstance(result, Response):
             return result
-        if self.response_adapter is not None:
-            content = self.response_adapter.dump_json(result, by_alias=True)
-        else:
-            content = TypeAdapter(type(result)).dump_json(result, by_alias=True)
+        if not is_body_allowed_for_status_code(self.status_code):
+            return Response(status_code=self.status_code)
+        if self.response_adapter is None:
+            # No declared type: FastAPI's encoding (jsonable_encoder), not pydantic's.
+            return JSONResponse(jsonable_encoder(result), status_code=self.status_code)
+        if self.response_model is None or not isinstance(result, self.response_model):
+            # Whatever else the endpoint returned (a dict, another model) is validated against
+            # the response model first, as FastAPI does: no field leaks through.
+            result = self.response_adapter.validate_python(result, from_attributes=True)
+        content = self.response_adapter.dump_json(result, by_alias=True)
         return Response(content, status_code=self.status_code, media_type="application/json")
 
     async def _arguments(self, request: Request) -> dict[str, Any]:
@@ -198,23 +231,32 @@ class _LeanHandler:
         return values
 
     async def _body(self, request: Request) -> tuple[Any, list[Any]]:
-        """The body model, validated from the raw bytes; FastAPI's errors for a missing body, a
-        body that is not JSON and a body that does not fit the model."""
+        """The body model, validated from the raw bytes in one step when it is JSON that fits;
+        anything else is validated as FastAPI does it, so the errors are FastAPI's."""
         assert self.body_adapter is not None
+        assert self.body_field is not None
         raw = await request.body()
         if not raw:
             if self.body_required:
                 return None, [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
             return None, []
         content_type = request.headers.get("content-type")
-        try:
-            if content_type is None or _JSON_CONTENT_TYPE.fullmatch(content_type):
-                return self.body_adapter.validate_json(raw), []
-            # Like FastAPI (strict content type): a body that does not say it is JSON is bytes,
-            # which no model accepts.
-            return self.body_adapter.validate_python(raw), []
-        except ValidationError as exc:
-            return None, [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        # Like FastAPI (strict content type): only a body that says it is JSON is parsed.
+        is_json = content_type is not None and _JSON_CONTENT_TYPE.fullmatch(content_type) is not None
+        if is_json:
+            if self.body_from_json:
+                try:
+                    return self.body_adapter.validate_json(raw), []
+                except ValidationError:
+                    pass
+            try:
+                value: Any = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                error = {"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error"}
+                return None, [{**error, "input": {}, "ctx": {"error": exc.msg}}]
+        else:
+            value = raw
+        return self.body_field.validate(value, {}, loc=("body",))
 
 
 class LeanRouteDispatch:

@@ -8,7 +8,6 @@ message another one holds.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
@@ -18,6 +17,7 @@ from typing import Any
 import orjson
 
 from pilothouse.bus.base import JsonObject, Message
+from pilothouse.ids import random_hex
 from pilothouse.observability.logging import get_logger
 
 log = get_logger(__name__)
@@ -120,7 +120,7 @@ class InProcessBus:
                     del self._subscribers[topic]
 
     async def enqueue(self, queue: str, payload: Mapping[str, Any]) -> str:
-        entry = _Entry(id=uuid.uuid4().hex, payload=_copy(payload))
+        entry = _Entry(id=random_hex(), payload=_copy(payload))
         work = self._queue(queue)
         async with work.changed:
             work.ready.append(entry)

@@ -8,6 +8,7 @@ API; everything here that is tunnel-specific says so.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Sequence
@@ -109,6 +110,29 @@ def _resource_ref(entry: dict[str, Any]) -> ResourceRef:
         versions=tuple(entry.get("versions") or ()),
         categories=tuple(entry.get("categories") or ()),
     )
+
+
+@functools.cache
+def _heartbeat_statements(dialect_name: str) -> tuple[Executable, Executable]:
+    """Upsert an executor's heartbeat; touch its cluster's ``last_seen`` (built once: they are
+    written several times a second)."""
+    insert = postgresql_insert if dialect_name == "postgresql" else sqlite_insert
+    statement = insert(cast(Table, ClusterExecutor.__table__))
+    upsert = statement.on_conflict_do_update(
+        index_elements=[ClusterExecutor.cluster_id, ClusterExecutor.executor_id],
+        set_={
+            "version": statement.excluded.version,
+            "inflight": statement.excluded.inflight,
+            "last_seen": statement.excluded.last_seen,
+        },
+    )
+    table = cast(Table, Cluster.__table__)
+    touch = (
+        update(table)
+        .where(table.c.id == bindparam("_cluster"))
+        .values(last_seen=bindparam("seen"), agent_version=bindparam("version"))
+    )
+    return upsert, touch
 
 
 class ClusterRegistry:
@@ -438,16 +462,7 @@ class ClusterRegistry:
         self, items: list[dict[str, Any]]
     ) -> list[tuple[Executable, list[dict[str, Any]]]]:
         """The statements (with their parameter lists) that write ``items``, on any connection."""
-        insert = postgresql_insert if self.database.dialect_name == "postgresql" else sqlite_insert
-        statement = insert(cast(Table, ClusterExecutor.__table__))
-        upsert = statement.on_conflict_do_update(
-            index_elements=[ClusterExecutor.cluster_id, ClusterExecutor.executor_id],
-            set_={
-                "version": statement.excluded.version,
-                "inflight": statement.excluded.inflight,
-                "last_seen": statement.excluded.last_seen,
-            },
-        )
+        upsert, touch = _heartbeat_statements(self.database.dialect_name)
         # The newest heartbeat of each cluster.
         clusters: dict[str, dict[str, Any]] = {}
         for values in items:
@@ -458,12 +473,6 @@ class ClusterRegistry:
                     "seen": values["last_seen"],
                     "version": values["version"],
                 }
-        table = cast(Table, Cluster.__table__)
-        touch = (
-            update(table)
-            .where(table.c.id == bindparam("_cluster"))
-            .values(last_seen=bindparam("seen"), agent_version=bindparam("version"))
-        )
         return [(upsert, items), (touch, list(clusters.values()))]
 
     async def _write_heartbeats(self, connection: AsyncConnection, items: list[dict[str, Any]]) -> None:

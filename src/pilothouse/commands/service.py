@@ -43,7 +43,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -70,6 +69,7 @@ from pilothouse.errors import (
     RequestTimeout,
     ValidationFailed,
 )
+from pilothouse.ids import random_hex
 from pilothouse.observability.logging import get_logger
 from pilothouse.observability.metrics import CommandMetrics
 from pilothouse.policy import redact
@@ -303,7 +303,7 @@ class CommandService:
         now = self.clock()
         actor = principal.actor(correlation_id=prepared.correlation_id)
         state = CommandState(
-            id=f"{COMMAND_ID_PREFIX}{uuid.uuid4().hex}",
+            id=f"{COMMAND_ID_PREFIX}{random_hex()}",
             kind=prepared.kind.value,
             cluster_id=cluster.id,
             session_id=prepared.session_id,

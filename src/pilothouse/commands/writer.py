@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Engine, Executable, Table, bindparam, create_engine, event, insert, update
+from sqlalchemy import Dialect, Engine, Executable, Table, bindparam, create_engine, event, insert, update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.sql import ClauseElement
 
 from pilothouse.audit.models import AuditEvent
 from pilothouse.commands.models import MUTABLE_COLUMNS, Command, CommandState
@@ -45,6 +47,7 @@ RETRY_SECONDS = 1.0
 BUSY_RETRY_SECONDS = 0.002
 BUSY_ATTEMPTS = 2500
 CHECKPOINT_SECONDS = 1.0
+WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024
 
 _COMMANDS = cast(Table, Command.__table__)
 _INSERT_COMMAND = insert(_COMMANDS)
@@ -79,40 +82,62 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         # Never copy the log back into the database file during a commit here: see Checkpointer.
         cursor.execute("PRAGMA wal_autocheckpoint=0")
+        # When the log starts over, cut the file back to this size (it otherwise keeps the size of
+        # the busiest second).
+        cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
     finally:
         cursor.close()
 
 
 class Checkpointer:
-    """Copies SQLite's write-ahead log back into the database file, in a thread.
+    """Copies SQLite's write-ahead log back into the database file, from a thread.
 
     SQLite does this itself ("auto-checkpoint") at the end of a commit that leaves the log over
     1,000 pages. On the writer's connection that commit runs on the event loop, and the copy and
     the fsync that ends it stalled every request for 8-10 ms every ~80 commands (the ping bench's
-    p99). The writer's connection has auto-checkpoint off, and after its commits this runs a
-    PASSIVE checkpoint (it never blocks readers or writers) at most every ``interval`` seconds,
-    from a thread whose SQLite calls release the GIL.
+    p99). So the writer's connection has auto-checkpoint off, and after its commits this runs a
+    checkpoint at most every ``interval`` seconds in a thread (SQLite releases the GIL).
+
+    In two passes: SQLite starts the log over only when a write begins after a checkpoint copied
+    every frame, which a checkpoint racing a writer that commits hundreds of times a second never
+    achieves (the log grew without end). The first pass copies the bulk while the writer goes on;
+    for the second, which copies what was written meanwhile, the writer holds its next
+    transaction (``idle``): a few milliseconds once a second, and the event loop goes on.
     """
 
     def __init__(self, path: Path, *, interval: float = CHECKPOINT_SECONDS) -> None:
         self._path = path
         self._interval = interval
         self._connection: sqlite3.Connection | None = None
-        self._running: asyncio.Future[None] | None = None
+        self._running: asyncio.Task[None] | None = None
+        self._final_pass: asyncio.Future[None] | None = None
         self._next_at = 0.0
+
+    async def idle(self) -> None:
+        """Return once no final pass is running."""
+        final_pass = self._final_pass
+        # A finished pass may not be cleared yet; awaiting it again would not yield.
+        if final_pass is not None and not final_pass.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(final_pass)
 
     def after_commit(self) -> None:
         loop = asyncio.get_running_loop()
         if self._running is None and loop.time() >= self._next_at:
             self._next_at = loop.time() + self._interval
-            self._running = asyncio.ensure_future(asyncio.to_thread(self._checkpoint))
-            self._running.add_done_callback(self._finished)
+            self._running = asyncio.create_task(self._checkpoint_twice(), name="sqlite-checkpoint")
 
-    def _finished(self, future: asyncio.Future[None]) -> None:
-        self._running = None
-        if not future.cancelled() and future.exception() is not None:
-            # The next one tries again; SQLite's log only grows meanwhile.
-            log.warning("sqlite_checkpoint_failed", error=str(future.exception()))
+    async def _checkpoint_twice(self) -> None:
+        try:
+            await asyncio.to_thread(self._checkpoint)
+            self._final_pass = asyncio.ensure_future(asyncio.to_thread(self._checkpoint))
+            await self._final_pass
+        except Exception as exc:
+            # The next round tries again; SQLite's log only grows meanwhile.
+            log.warning("sqlite_checkpoint_failed", error=str(exc))
+        finally:
+            self._final_pass = None
+            self._running = None
 
     def _checkpoint(self) -> None:
         if self._connection is None:
@@ -126,12 +151,11 @@ class Checkpointer:
         await asyncio.to_thread(self._close_sync)
 
     def _close_sync(self) -> None:
-        if self._connection is None:
-            self._connection = sqlite3.connect(self._path, timeout=0, check_same_thread=False)
         with contextlib.suppress(sqlite3.Error):
-            self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        self._connection.close()
-        self._connection = None
+            self._checkpoint()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 
 def _loop_engine(database: Database) -> tuple[Engine, Checkpointer] | None:
@@ -148,6 +172,65 @@ def _loop_engine(database: Database) -> tuple[Engine, Checkpointer] | None:
     engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0, "check_same_thread": False})
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine, Checkpointer(path)
+
+
+@dataclass(frozen=True)
+class _DriverStatement:
+    """A statement as SQL for the driver, with the bind processors of its parameters in order."""
+
+    sql: str
+    names: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+    def bind(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            value if process is None else process(value)
+            for process, value in zip(self.processors, [row[name] for name in self.names], strict=True)
+        )
+
+
+class _DriverStatements:
+    """The writer's statements compiled once and run on the DBAPI cursor (SQLite, on the loop).
+
+    Through ``Connection.execute`` each batch paid SQLAlchemy's execution context, compiled-cache
+    lookup and result set-up per statement, more than the SQLite work. The SQL is SQLAlchemy's
+    and so are the bind processors (the column types' own), so the rows are stored exactly as
+    SQLAlchemy stores them. A statement this cannot run as is (a parameter SQLAlchemy would fill
+    in, rows with different keys) returns None and goes through ``Connection.execute``.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
+        # By statement object (they are module-level or cached) and parameter names.
+        self._compiled: dict[tuple[int, frozenset[str]], tuple[Executable, _DriverStatement | None]] = {}
+
+    def get(self, statement: Executable, rows: list[dict[str, Any]]) -> _DriverStatement | None:
+        if not rows:
+            return None
+        keys = frozenset(rows[0])
+        if any(len(row) != len(keys) or not keys.issuperset(row) for row in rows[1:]):
+            return None
+        cache_key = (id(statement), keys)
+        cached = self._compiled.get(cache_key)
+        if cached is None or cached[0] is not statement:
+            cached = self._compiled[cache_key] = (statement, self._compile(statement, keys))
+        return cached[1]
+
+    def _compile(self, statement: Executable, keys: frozenset[str]) -> _DriverStatement | None:
+        if not isinstance(statement, ClauseElement):
+            return None
+        compiled = statement.compile(dialect=self._dialect, column_keys=sorted(keys))
+        names = getattr(compiled, "positiontup", None)
+        binds = getattr(compiled, "binds", {})
+        if names is None or not keys.issuperset(names) or any(name not in binds for name in names):
+            return None
+        return _DriverStatement(
+            sql=str(compiled),
+            names=tuple(names),
+            processors=tuple(
+                binds[name].type.dialect_impl(self._dialect).bind_processor(self._dialect) for name in names
+            ),
+        )
 
 
 class CommandWriter:
@@ -169,6 +252,8 @@ class CommandWriter:
         self._closing = False
         on_loop = _loop_engine(database)
         self._loop_engine: Engine | None = on_loop[0] if on_loop else None
+        self._driver_statements = _DriverStatements(self._loop_engine.dialect) if self._loop_engine else None
+        self._held: PoolProxiedConnection | None = None
         self._checkpointer: Checkpointer | None = on_loop[1] if on_loop else None
 
     # --- staging ---------------------------------------------------------------------------
@@ -328,19 +413,50 @@ class CommandWriter:
                 for statement, parameters in statements:
                     await connection.execute(statement, parameters)
             return
+        driver_statements = self._driver_statements
+        assert driver_statements is not None
+        on_driver = [(driver_statements.get(statement, rows), rows) for statement, rows in statements]
         for attempt in range(BUSY_ATTEMPTS):
+            if self._checkpointer is not None:
+                await self._checkpointer.idle()
             try:
-                with engine.begin() as connection:
-                    for statement, parameters in statements:
-                        connection.execute(statement, parameters)
+                if all(driver is not None for driver, _ in on_driver):
+                    self._write_on_driver(on_driver)
+                else:
+                    with engine.begin() as connection:
+                        for statement, rows in statements:
+                            connection.execute(statement, rows)
                 if self._checkpointer is not None:
                     self._checkpointer.after_commit()
                 return
-            except OperationalError as exc:
+            except (OperationalError, sqlite3.OperationalError) as exc:
                 if "locked" not in str(exc) or attempt == BUSY_ATTEMPTS - 1:
                     raise
             await asyncio.sleep(BUSY_RETRY_SECONDS)
 
+    def _write_on_driver(self, batches: list[tuple[_DriverStatement | None, list[dict[str, Any]]]]) -> None:
+        """One transaction on the writer's own connection, held for its lifetime (a pool
+        checkout and SQLAlchemy's transaction objects per batch cost more than the batch)."""
+        if self._held is None:
+            assert self._loop_engine is not None
+            self._held = self._loop_engine.raw_connection()
+        connection = self._held
+        cursor = connection.cursor()
+        try:
+            for driver, rows in batches:
+                assert driver is not None
+                cursor.executemany(driver.sql, [driver.bind(row) for row in rows])
+            connection.commit()
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                connection.rollback()
+            raise
+        finally:
+            cursor.close()
+
     def dispose(self) -> None:
+        if self._held is not None:
+            self._held.close()
+            self._held = None
         if self._loop_engine is not None:
             self._loop_engine.dispose()
