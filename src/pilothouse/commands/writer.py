@@ -31,6 +31,7 @@ from sqlalchemy import Dialect, Engine, Executable, Table, bindparam, create_eng
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.util import greenlet_spawn
 
 from pilothouse.audit.models import AuditEvent
 from pilothouse.commands.models import MUTABLE_COLUMNS, Command, CommandState
@@ -60,6 +61,8 @@ _INSERT_AUDIT = insert(cast(Table, AuditEvent.__table__))
 
 
 Statements = list[tuple[Executable, list[dict[str, Any]]]]
+# Statements with their driver form (None: none), as _DriverStatements gives them.
+DriverBatches = list[tuple["_DriverStatement | None", list[dict[str, Any]]]]
 
 
 @dataclass(frozen=True)
@@ -219,7 +222,8 @@ class _DriverStatements:
     def _compile(self, statement: Executable, keys: frozenset[str]) -> _DriverStatement | None:
         if not isinstance(statement, ClauseElement):
             return None
-        compiled = statement.compile(dialect=self._dialect, column_keys=sorted(keys))
+        # for_executemany: no RETURNING of generated keys nobody reads.
+        compiled = statement.compile(dialect=self._dialect, column_keys=sorted(keys), for_executemany=True)
         names = getattr(compiled, "positiontup", None)
         binds = getattr(compiled, "binds", {})
         if names is None or not keys.issuperset(names) or any(name not in binds for name in names):
@@ -252,7 +256,12 @@ class CommandWriter:
         self._closing = False
         on_loop = _loop_engine(database)
         self._loop_engine: Engine | None = on_loop[0] if on_loop else None
-        self._driver_statements = _DriverStatements(self._loop_engine.dialect) if self._loop_engine else None
+        # The connection batches are written on when it is a driver's own (see _DriverStatements):
+        # SQLite's on the loop, or asyncpg's.
+        driver_dialect = self._loop_engine.dialect if self._loop_engine else None
+        if driver_dialect is None and database.engine.dialect.driver == "asyncpg":
+            driver_dialect = database.engine.dialect
+        self._driver_statements = _DriverStatements(driver_dialect) if driver_dialect else None
         self._held: PoolProxiedConnection | None = None
         self._checkpointer: Checkpointer | None = on_loop[1] if on_loop else None
 
@@ -330,6 +339,10 @@ class CommandWriter:
                     break
         if self._checkpointer is not None:
             await self._checkpointer.close()
+        if self._held is not None and self._loop_engine is None:
+            # An asyncpg connection goes back to its pool through SQLAlchemy's async machinery.
+            held, self._held = self._held, None
+            await greenlet_spawn(held.close)
         self.dispose()
 
     async def _run(self) -> None:
@@ -408,14 +421,19 @@ class CommandWriter:
     async def _execute(self, statements: Statements) -> None:
         """Run ``statements`` in one transaction."""
         engine = self._loop_engine
-        if engine is None:
-            async with self._database.engine.begin() as connection:
-                for statement, parameters in statements:
-                    await connection.execute(statement, parameters)
-            return
         driver_statements = self._driver_statements
-        assert driver_statements is not None
-        on_driver = [(driver_statements.get(statement, rows), rows) for statement, rows in statements]
+        on_driver = [
+            (driver_statements.get(statement, rows) if driver_statements else None, rows)
+            for statement, rows in statements
+        ]
+        if engine is None:
+            if all(driver is not None for driver, _ in on_driver):
+                await self._write_on_asyncpg(on_driver)
+            else:
+                async with self._database.engine.begin() as connection:
+                    for statement, rows in statements:
+                        await connection.execute(statement, rows)
+            return
         for attempt in range(BUSY_ATTEMPTS):
             if self._checkpointer is not None:
                 await self._checkpointer.idle()
@@ -434,7 +452,7 @@ class CommandWriter:
                     raise
             await asyncio.sleep(BUSY_RETRY_SECONDS)
 
-    def _write_on_driver(self, batches: list[tuple[_DriverStatement | None, list[dict[str, Any]]]]) -> None:
+    def _write_on_driver(self, batches: DriverBatches) -> None:
         """One transaction on the writer's own connection, held for its lifetime (a pool
         checkout and SQLAlchemy's transaction objects per batch cost more than the batch)."""
         if self._held is None:
@@ -453,6 +471,28 @@ class CommandWriter:
             raise
         finally:
             cursor.close()
+
+    async def _write_on_asyncpg(self, batches: DriverBatches) -> None:
+        """One transaction on an asyncpg connection held for the writer's lifetime: through
+        SQLAlchemy's async layer every statement also paid a greenlet switch and the adapter's
+        bookkeeping. The connection keeps the type codecs SQLAlchemy set up on it (JSON)."""
+        if self._held is None:
+            self._held = await self._database.engine.raw_connection()
+        held = self._held
+        connection = held.driver_connection
+        assert connection is not None
+        try:
+            async with connection.transaction():
+                for driver, rows in batches:
+                    assert driver is not None
+                    await connection.executemany(driver.sql, [driver.bind(row) for row in rows])
+        except BaseException:
+            # The connection may be broken (server restarted, network cut): take a fresh one
+            # for the retry.
+            self._held = None
+            with contextlib.suppress(Exception):
+                await greenlet_spawn(held.invalidate)
+            raise
 
     def dispose(self) -> None:
         if self._held is not None:
