@@ -193,10 +193,12 @@ class _DriverStatement:
 
 
 class _DriverStatements:
-    """The writer's statements compiled once and run on the DBAPI cursor (SQLite, on the loop).
+    """The writer's statements compiled once and run on the driver itself: SQLite's cursor on the
+    loop, or an asyncpg connection.
 
     Through ``Connection.execute`` each batch paid SQLAlchemy's execution context, compiled-cache
-    lookup and result set-up per statement, more than the SQLite work. The SQL is SQLAlchemy's
+    lookup and result set-up per statement (and, on asyncpg, a greenlet switch), more than the
+    database's own work. The SQL is SQLAlchemy's
     and so are the bind processors (the column types' own), so the rows are stored exactly as
     SQLAlchemy stores them. A statement this cannot run as is (a parameter SQLAlchemy would fill
     in, rows with different keys) returns None and goes through ``Connection.execute``.
@@ -439,7 +441,7 @@ class CommandWriter:
                 await self._checkpointer.idle()
             try:
                 if all(driver is not None for driver, _ in on_driver):
-                    self._write_on_driver(on_driver)
+                    self._write_on_sqlite(on_driver)
                 else:
                     with engine.begin() as connection:
                         for statement, rows in statements:
@@ -452,7 +454,7 @@ class CommandWriter:
                     raise
             await asyncio.sleep(BUSY_RETRY_SECONDS)
 
-    def _write_on_driver(self, batches: DriverBatches) -> None:
+    def _write_on_sqlite(self, batches: DriverBatches) -> None:
         """One transaction on the writer's own connection, held for its lifetime (a pool
         checkout and SQLAlchemy's transaction objects per batch cost more than the batch)."""
         if self._held is None:
