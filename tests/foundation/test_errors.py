@@ -208,3 +208,26 @@ async def test_openapi_documents_the_error_body_not_fastapis(client: httpx.Async
         "$ref": "#/components/schemas/ErrorBody"
     }
     assert set(schema["components"]["schemas"]["ErrorBody"]["required"]) == ERROR_KEYS
+
+
+async def test_oversized_body_is_413_on_a_lean_route(sqlite_url: str) -> None:
+    """The routes every command passes through read their body themselves (pilothouse.routing):
+    the limit holds there too, declared or streamed."""
+    app = build_test_app(Settings(database_url=sqlite_url, max_request_body_bytes=64))
+    big = {"command_id": "cmd_1", "result": {"success": True, "output": "x" * 200}}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            declared = await client.post("/agent/results", json=big)
+
+            async def chunks() -> AsyncIterator[bytes]:
+                yield b'{"command_id": "cmd_1", "result": {"success": true, "output": "'
+                yield b"x" * 200
+                yield b'"}}'
+
+            streamed = await client.post(
+                "/agent/results", content=chunks(), headers={"content-type": "application/json"}
+            )
+    assert_error_shape(declared, 413, "payload_too_large", "PAYLOAD_TOO_LARGE")
+    assert "content-length" not in streamed.request.headers
+    assert_error_shape(streamed, 413, "payload_too_large", "PAYLOAD_TOO_LARGE")
