@@ -92,11 +92,17 @@ class RequestContextMiddleware:
         # One pass over the raw headers rather than a Headers object and two lookups: this runs
         # on every request.
         request_id = correlation_id = None
+        seen: set[bytes] = set()
         for name, value in scope["headers"]:
+            # The first of repeated headers counts, as with Headers.get.
+            if name in seen:
+                continue
             if name == _REQUEST_ID_KEY:
                 request_id = _safe_id(value.decode("latin-1"))
+                seen.add(name)
             elif name == _CORRELATION_ID_KEY:
                 correlation_id = _safe_id(value.decode("latin-1"))
+                seen.add(name)
         request_id = request_id or new_request_id()
         correlation_id = correlation_id or request_id
         with request_context(request_id, correlation_id):
