@@ -483,11 +483,19 @@ class CommandWriter:
         held = self._held
         connection = held.driver_connection
         assert connection is not None
+        statements: list[tuple[str, list[tuple[Any, ...]]]] = []
+        for driver, rows in batches:
+            assert driver is not None
+            statements.append((driver.sql, [driver.bind(row) for row in rows]))
         try:
-            async with connection.transaction():
-                for driver, rows in batches:
-                    assert driver is not None
-                    await connection.executemany(driver.sql, [driver.bind(row) for row in rows])
+            if len(statements) == 1:
+                # One statement: executemany is atomic on its own (asyncpg 0.22+), which saves the
+                # BEGIN and COMMIT round trips (the row flushed before an async command's 202).
+                await connection.executemany(*statements[0])
+            else:
+                async with connection.transaction():
+                    for sql, arguments in statements:
+                        await connection.executemany(sql, arguments)
         except BaseException:
             # The connection may be broken (server restarted, network cut): take a fresh one
             # for the retry.
