@@ -36,7 +36,7 @@ from sqlalchemy.util import greenlet_spawn
 from pilothouse.audit.models import AuditEvent
 from pilothouse.commands.models import MUTABLE_COLUMNS, Command, CommandState
 from pilothouse.observability.logging import get_logger
-from pilothouse.store.database import Database, sqlite_file
+from pilothouse.store.database import Database, sqlite_file, sqlite_pragmas
 
 log = get_logger(__name__)
 
@@ -73,23 +73,6 @@ class BatchSource:
     take: Callable[[], Any]
     statements: Callable[[Any], Statements]
     restore: Callable[[Any], None]
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # Never wait for another writer on the event loop: a busy database is retried later.
-        cursor.execute("PRAGMA busy_timeout=0")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        # Never copy the log back into the database file during a commit here: see Checkpointer.
-        cursor.execute("PRAGMA wal_autocheckpoint=0")
-        # When the log starts over, cut the file back to this size (it otherwise keeps the size of
-        # the busiest second).
-        cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
-    finally:
-        cursor.close()
 
 
 class Checkpointer:
@@ -173,7 +156,21 @@ def _loop_engine(database: Database) -> tuple[Engine, Checkpointer] | None:
     if path is None:
         return None
     engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0, "check_same_thread": False})
-    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(
+        engine,
+        "connect",
+        sqlite_pragmas(
+            # Never wait for another writer on the event loop: a busy database is retried later.
+            busy_timeout_ms=0,
+            extra=(
+                # Never copy the log back into the database file during a commit: see Checkpointer.
+                "wal_autocheckpoint=0",
+                # When the log starts over, cut the file back to this size (it otherwise keeps the
+                # size of the busiest second).
+                f"journal_size_limit={WAL_SIZE_LIMIT_BYTES}",
+            ),
+        ),
+    )
     return engine, Checkpointer(path)
 
 

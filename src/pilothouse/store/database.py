@@ -10,7 +10,7 @@ fails at an arbitrary point, so every load must be explicit (``selectinload``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -54,17 +54,27 @@ def sqlite_file(url: URL) -> Path | None:
     return Path(url.database).expanduser()
 
 
-def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        # WAL lets readers proceed while one writer writes; busy_timeout makes a second
-        # writer wait instead of failing at once; SQLite ignores foreign keys unless asked.
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-    finally:
-        cursor.close()
+def sqlite_pragmas(
+    *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, extra: Sequence[str] = ()
+) -> Callable[[Any, Any], None]:
+    """A "connect" listener setting the pragmas every Pilothouse SQLite connection has, then
+    ``extra`` ones (``"name=value"``)."""
+
+    def set_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            # WAL lets readers proceed while one writer writes; busy_timeout makes a second
+            # writer wait instead of failing at once; SQLite ignores foreign keys unless asked.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            for pragma in extra:
+                cursor.execute(f"PRAGMA {pragma}")
+        finally:
+            cursor.close()
+
+    return set_pragmas
 
 
 def create_engine(database_url: str, *, echo: bool = False, **kwargs: Any) -> AsyncEngine:
@@ -85,7 +95,7 @@ def create_engine(database_url: str, *, echo: bool = False, **kwargs: Any) -> As
     options.update(kwargs)
     engine = create_async_engine(url, **options)
     if backend == "sqlite":
-        event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas())
     return engine
 
 
