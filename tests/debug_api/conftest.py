@@ -22,6 +22,8 @@ from pilothouse.app import create_app
 from pilothouse.audit.service import Actor
 from pilothouse.clusters.service import ClusterRegistry
 from pilothouse.settings import Settings
+from pilothouse.store.database import Database
+from pilothouse.store.migrate import upgrade_to_head
 from tests.foundation.conftest import (  # noqa: F401 - fixtures used by these tests
     REDIS_URL,
     _clean_environment,
@@ -44,6 +46,18 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+@asynccontextmanager
+async def migrated_database(url: str) -> AsyncIterator[Database]:
+    """A connected ``Database`` on ``url`` with every migration applied, disposed afterwards."""
+    instance = Database(url)
+    await instance.connect()
+    await upgrade_to_head(url, engine=instance.engine)
+    try:
+        yield instance
+    finally:
+        await instance.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

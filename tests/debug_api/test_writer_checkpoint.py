@@ -18,7 +18,7 @@ from sqlalchemy import event
 from pilothouse.commands.models import CommandState, CommandStatus
 from pilothouse.commands.writer import Checkpointer, CommandWriter
 from pilothouse.store.database import Database
-from pilothouse.store.migrate import upgrade_to_head
+from tests.debug_api.conftest import migrated_database
 
 # A frozen event loop must fail the test, not hang the run.
 pytestmark = pytest.mark.timeout(30)
@@ -50,6 +50,13 @@ def command_state(index: int) -> CommandState:
     )
 
 
+async def commit(writer: CommandWriter, index: int) -> None:
+    """Write command ``index`` through the writer: one commit."""
+    state = command_state(index)
+    writer.stage(state)
+    await writer.flush(state)
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "pilothouse.db"
@@ -57,16 +64,10 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def database(db_path: Path) -> AsyncIterator[Database]:
-    url = f"sqlite+aiosqlite:///{db_path}"
-    instance = Database(url)
     # The app's own engine stays connected, as in a server: the log is not removed when the
     # writer's connections close.
-    await instance.connect()
-    await upgrade_to_head(url, engine=instance.engine)
-    try:
+    async with migrated_database(f"sqlite+aiosqlite:///{db_path}") as instance:
         yield instance
-    finally:
-        await instance.dispose()
 
 
 @pytest.fixture
@@ -140,9 +141,7 @@ async def test_log_is_checkpointed_after_commits_and_stays_small(
     checkpointer = writer._checkpointer = Checkpointer(db_path, interval=0.0)
     total = 120
     for index in range(total):
-        state = command_state(index)
-        writer.stage(state)
-        await writer.flush(state)
+        await commit(writer, index)
         # Each commit's checkpoint finishes before the next commit (a server between bursts).
         await settle(checkpointer)
     busy, frames, checkpointed = log_frames(db_path)
@@ -201,9 +200,7 @@ async def test_log_stays_small_when_commits_overlap_checkpoints(writer: CommandW
     event.listen(engine, "connect", trace_writer_connection)
     total = 60
     for index in range(total):
-        state = command_state(index)
-        writer.stage(state)
-        await writer.flush(state)
+        await commit(writer, index)
         # Let the checkpoint task hand its work to the thread before the next commit.
         await asyncio.sleep(0)
     held.append("done")  # no more holds
@@ -300,9 +297,7 @@ async def test_close_checkpoints_what_is_left(writer: CommandWriter, db_path: Pa
     checkpointer = writer._checkpointer = Checkpointer(db_path, interval=3600.0)
     total = 30
     for index in range(total):
-        state = command_state(index)
-        writer.stage(state)
-        await writer.flush(state)
+        await commit(writer, index)
         await settle(checkpointer)
     # Only the first commit was checkpointed (the interval has not passed since).
     assert rows_in_database_file(db_path, tmp_path) == 1

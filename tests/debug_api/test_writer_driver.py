@@ -16,7 +16,7 @@ from pilothouse.audit.service import Actor, AuditAction, AuditOutcome, event_val
 from pilothouse.commands.models import Command, CommandState, CommandStatus
 from pilothouse.commands.writer import CommandWriter
 from pilothouse.store.database import Database
-from pilothouse.store.migrate import upgrade_to_head
+from tests.debug_api.conftest import migrated_database
 from tests.foundation.conftest import postgres_url  # noqa: F401 - fixture
 
 
@@ -30,14 +30,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
-    url = database_url
-    instance = Database(url)
-    await instance.connect()
-    await upgrade_to_head(url, engine=instance.engine)
-    try:
+    async with migrated_database(database_url) as instance:
         yield instance
-    finally:
-        await instance.dispose()
 
 
 def full_state(command_id: str) -> CommandState:
