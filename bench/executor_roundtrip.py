@@ -84,29 +84,22 @@ def rotated(items: list[Any], round_number: int) -> list[Any]:
 # --- spawning -----------------------------------------------------------------------------------
 
 
+async def spawn_with_asyncio(argv: list[str], preexec_fn: Callable[[], None] | None = None) -> None:
+    """The event loop's own subprocess (under uvloop: libuv's fork)."""
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=preexec_fn,
+    )
+    await process.communicate()
+
+
 async def spawn_before(argv: list[str]) -> None:
     """The runner before: asyncio's subprocess with the PR_SET_PDEATHSIG preexec_fn."""
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=partial(runner._die_with_parent, os.getpid()),
-    )
-    await process.communicate()
-
-
-async def spawn_loop_native(argv: list[str]) -> None:
-    """The event loop's own subprocess without a preexec_fn (under uvloop: libuv's fork)."""
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
-    await process.communicate()
+    await spawn_with_asyncio(argv, partial(runner._die_with_parent, os.getpid()))
 
 
 def spawn_runner(mode: runner.SpawnMode) -> Callable[[list[str]], Awaitable[None]]:
@@ -123,7 +116,7 @@ def spawn_variants(loop: str) -> dict[str, Callable[[list[str]], Awaitable[None]
     if loop == "asyncio":
         variants["before: create_subprocess_exec + preexec_fn (asyncio)"] = spawn_before
     else:
-        variants["uvloop's create_subprocess_exec, no preexec_fn"] = spawn_loop_native
+        variants["uvloop's create_subprocess_exec, no preexec_fn"] = spawn_with_asyncio
     variants[f"after: run_process, {chosen.name} ({loop})"] = spawn_runner(chosen)
     variants[f"floor: run_process, no death signal ({loop})"] = spawn_runner(
         runner.SpawnMode("bare", "bench")

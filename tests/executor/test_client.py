@@ -195,20 +195,28 @@ def test_a_proxy_aiohttp_cannot_use_is_refused_at_once(monkeypatch: pytest.Monke
         AgentClient("https://pilothouse.example.com", cluster_id="c", token="t", executor_id="e")
 
 
-async def test_requests_go_through_the_proxy_from_the_environment(
-    double: ProtocolDouble, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def fake_proxy(answer: bytes) -> tuple[asyncio.Server, list[bytes]]:
+    """A proxy that records the head of each request it gets and answers ``answer``."""
     seen: list[bytes] = []
 
     async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         seen.append(await reader.readuntil(b"\r\n\r\n"))
-        body = b'{"cluster_id": "via-proxy", "is_active": true, "queue_depth": 0}'
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
-        writer.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        writer.write(answer)
         await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    return await asyncio.start_server(proxy, "127.0.0.1", 0), seen
+
+
+async def test_requests_go_through_the_proxy_from_the_environment(
+    double: ProtocolDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = b'{"cluster_id": "via-proxy", "is_active": true, "queue_depth": 0}'
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(body),
+        body,
+    )
+    server, seen = await fake_proxy(answer)
     port = server.sockets[0].getsockname()[1]
     monkeypatch.setenv("HTTP_PROXY", f"http://agent:s3cret@127.0.0.1:{port}")
     async with server, agent_client("http://pilothouse.invalid:8080", double) as client:
@@ -224,15 +232,7 @@ async def test_the_token_is_not_shown_to_the_proxy_of_an_https_server(
     double: ProtocolDouble, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Through CONNECT the proxy sees only the tunnel's request: not the executor's headers."""
-    seen: list[bytes] = []
-
-    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        seen.append(await reader.readuntil(b"\r\n\r\n"))
-        writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    server, seen = await fake_proxy(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
     port = server.sockets[0].getsockname()[1]
     monkeypatch.setenv("HTTPS_PROXY", f"agent:s3cret@127.0.0.1:{port}")
     async with server, agent_client("https://pilothouse.invalid", double) as client:

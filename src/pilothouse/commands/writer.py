@@ -425,8 +425,9 @@ class CommandWriter:
             (driver_statements.get(statement, rows) if driver_statements else None, rows)
             for statement, rows in statements
         ]
+        all_on_driver = all(driver is not None for driver, _ in on_driver)
         if engine is None:
-            if all(driver is not None for driver, _ in on_driver):
+            if all_on_driver:
                 await self._write_on_asyncpg(on_driver)
             else:
                 async with self._database.engine.begin() as connection:
@@ -437,7 +438,7 @@ class CommandWriter:
             if self._checkpointer is not None:
                 await self._checkpointer.idle()
             try:
-                if all(driver is not None for driver, _ in on_driver):
+                if all_on_driver:
                     self._write_on_sqlite(on_driver)
                 else:
                     with engine.begin() as connection:
