@@ -43,6 +43,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.utils import is_body_allowed_for_status_code
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import compile_path
@@ -54,6 +55,10 @@ if TYPE_CHECKING:
     from fastapi._compat import ModelField
 
 Responder = Callable[[Request], Coroutine[Any, Any, Response]]
+
+# Parsed query strings by their raw bytes: an executor asks for the same one on every long poll.
+_QUERY_CACHE_SIZE = 256
+_parsed_queries: dict[bytes, QueryParams] = {}
 
 _JSON_CONTENT_TYPE = re.compile(r"application/(?:[\w.+-]*\+)?json\s*(?:;.*)?", re.IGNORECASE)
 
@@ -119,6 +124,19 @@ async def _solve(dependency: Dependant, request: Request, solved: dict[Any, Any]
             arguments[sub_dependency.name] = value
     result = solved[call] = await call(**arguments)
     return result
+
+
+def _query_params(scope: Scope) -> QueryParams:
+    raw: bytes = scope["query_string"]
+    parsed = _parsed_queries.get(raw)
+    if parsed is None:
+        if len(_parsed_queries) >= _QUERY_CACHE_SIZE:
+            _parsed_queries.clear()
+        # Only short ones are kept: they are the repeated ones, and the cache stays small.
+        parsed = QueryParams(raw)
+        if len(raw) <= 128:
+            _parsed_queries[raw] = parsed
+    return parsed
 
 
 class _LeanHandler:
@@ -212,14 +230,14 @@ class _LeanHandler:
             value = await _solve(dependency, request, solved)
             if dependency.name is not None:
                 values[dependency.name] = value
-        for fields, received in (
-            (self.path_params, request.path_params),
-            (self.query_params, request.query_params),
-        ):
-            if fields:
-                found, problems = request_params_to_args(fields, received)
-                values.update(found)
-                errors.extend(problems)
+        if self.path_params:
+            found, problems = request_params_to_args(self.path_params, request.path_params)
+            values.update(found)
+            errors.extend(problems)
+        if self.query_params:
+            found, problems = request_params_to_args(self.query_params, _query_params(request.scope))
+            values.update(found)
+            errors.extend(problems)
         body: Any = None
         if self.body_adapter is not None:
             assert self.body_name is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from pilothouse.audit.service import Actor
 from pilothouse.clusters.service import ClusterRegistry
 from pilothouse.errors import ApiError
-from pilothouse.policy import builtin_resources
+from pilothouse.policy import SecurityMode, builtin_resources
 from tests.debug_api.conftest import Harness, MakeHarness
 
 
@@ -170,3 +171,19 @@ async def test_discovery_without_core_types_is_refused(harness: Harness) -> None
 async def test_listing_clusters_needs_admin(harness: Harness) -> None:
     reader = await harness.create_key("reader")
     assert (await harness.http.get("/clusters", headers=harness.auth(reader))).status_code == 403
+
+
+async def test_policies_are_kept_per_security_mode_and_catalog(harness: Harness) -> None:
+    registry: ClusterRegistry = harness.app.state.cluster_registry
+    await harness.add_cluster("prod-2", security_mode="readOnly")
+    view = await registry.view("prod-2")
+
+    read_only = await registry.policy_for(view)
+    assert await registry.policy_for(view) is read_only
+    assert read_only.decide(["get", "pods"]).allowed
+    assert not read_only.decide(["delete", "pod", "web"]).allowed
+    # Another mode is another policy: nothing it remembers leaks across.
+    full = await registry.policy_for(replace(view, security_mode=SecurityMode.FULL_ACCESS))
+    assert full is not read_only
+    assert full.decide(["delete", "pod", "web"]).allowed
+    assert not read_only.decide(["delete", "pod", "web"]).allowed

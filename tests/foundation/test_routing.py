@@ -879,3 +879,17 @@ def test_real_app_lean_routes_and_their_security(settings: Settings) -> None:
     # Innermost of the app's middleware.
     middleware: list[Any] = [entry.cls for entry in app.user_middleware]
     assert middleware[-1] is LeanRouteDispatch
+
+
+def test_query_strings_are_parsed_once_and_the_cache_is_bounded() -> None:
+    from pilothouse.routing import _QUERY_CACHE_SIZE, _parsed_queries, _query_params
+
+    first = _query_params({"query_string": b"wait=30&wait=5"})
+    assert first.getlist("wait") == ["30", "5"]
+    assert _query_params({"query_string": b"wait=30&wait=5"}) is first
+    long = b"label=" + b"x" * 200
+    assert _query_params({"query_string": long})["label"] == "x" * 200
+    assert long not in _parsed_queries
+    for index in range(_QUERY_CACHE_SIZE * 2):
+        assert _query_params({"query_string": f"wait={index}".encode()})["wait"] == str(index)
+    assert len(_parsed_queries) <= _QUERY_CACHE_SIZE

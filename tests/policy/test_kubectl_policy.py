@@ -26,6 +26,7 @@ from pilothouse.policy import (
     builtin_resources,
 )
 from pilothouse.policy.commands import RULES
+from pilothouse.policy.decisions import ParsedCommand
 from pilothouse.policy.flags import DENIED_FLAGS, denial_reason
 
 READ_ONLY = SecurityMode.READ_ONLY
@@ -45,6 +46,8 @@ INVALID_ARGUMENT = DecisionCode.INVALID_ARGUMENT
 SHELL_SYNTAX = DecisionCode.SHELL_SYNTAX
 
 POLICIES = {mode: CommandPolicy(mode, builtin_catalog()) for mode in SecurityMode}
+# The same policies, remembering allowed decisions (as the server's are).
+REMEMBERING = {mode: CommandPolicy(mode, builtin_catalog(), remember=64) for mode in SecurityMode}
 
 
 def cases(mode: SecurityMode, code: DecisionCode, *commands: Sequence[str]) -> list[ParameterSet]:
@@ -522,13 +525,18 @@ ALL_CASES = [
 ]
 
 
+@pytest.mark.parametrize("policies", [POLICIES, REMEMBERING], ids=["fresh", "remembering"])
 @pytest.mark.parametrize(("mode", "argv", "expected"), ALL_CASES)
-def test_decision_code(mode: SecurityMode, argv: list[str], expected: DecisionCode) -> None:
-    decision = POLICIES[mode].decide(argv)
+def test_decision_code(
+    policies: dict[SecurityMode, CommandPolicy], mode: SecurityMode, argv: list[str], expected: DecisionCode
+) -> None:
+    # Twice: a remembering policy answers the second time from its memory.
+    for _ in range(2):
+        decision = policies[mode].decide(argv)
 
-    assert (decision.code, decision.allowed) == (expected, expected is ALLOWED), decision.reason
-    assert decision.reason
-    assert (decision.command is not None) == decision.allowed
+        assert (decision.code, decision.allowed) == (expected, expected is ALLOWED), decision.reason
+        assert decision.reason
+        assert (decision.command is not None) == decision.allowed
 
 
 def test_table_is_large_enough() -> None:
@@ -906,3 +914,68 @@ def test_allowed_flags_exist_in_the_shipped_kubectl_with_the_same_shorthand() ->
         for spec in rule.flags:
             assert spec.name in options, (command, spec.name)
             assert options[spec.name] == spec.short, (command, spec.name)
+
+
+# --- remembered decisions -------------------------------------------------------------------
+
+
+def counting_checks(policy: CommandPolicy, monkeypatch: pytest.MonkeyPatch) -> list[Sequence[str]]:
+    """The argv of every decision ``policy`` works out (rather than remembers)."""
+    checked: list[Sequence[str]] = []
+    check = policy.check
+
+    def counted(args: Sequence[str], **kwargs: str | None) -> ParsedCommand:
+        checked.append(args)
+        return check(args, **kwargs)
+
+    monkeypatch.setattr(policy, "check", counted)
+    return checked
+
+
+def test_allowed_decisions_are_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    policy = CommandPolicy(READ_ONLY, builtin_catalog(), remember=8)
+    checked = counting_checks(policy, monkeypatch)
+
+    first = policy.decide(["get", "pods"], namespace="web")
+    again = policy.decide(["get", "pods"], namespace="web")
+
+    assert first.allowed
+    assert again is first
+    assert len(checked) == 1
+    # The namespace and the command type are part of what was decided.
+    other = policy.decide(["get", "pods"], namespace="db")
+    typed = policy.decide(["pods"], namespace="web", command_type="get")
+    assert other.command is not None and other.command.namespace == "db"
+    assert typed.allowed
+    assert len(checked) == 3
+
+
+def test_denials_and_long_commands_are_worked_out_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    policy = CommandPolicy(READ_ONLY, builtin_catalog(), remember=8)
+    checked = counting_checks(policy, monkeypatch)
+    long_label = "app=" + "x" * 1100
+
+    for _ in range(2):
+        assert not policy.decide(["delete", "pod", "web"]).allowed
+        assert not policy.decide(["get", "secrets"]).allowed
+        assert policy.decide(["get", "pods", "-l", long_label]).allowed
+
+    assert len(checked) == 6
+
+
+def test_arguments_that_are_not_strings_are_never_remembered() -> None:
+    policy = CommandPolicy(READ_ONLY, builtin_catalog(), remember=8)
+    for _ in range(2):
+        decision = policy.decide(["get", 3])  # type: ignore[list-item]
+        assert decision.code == INVALID_ARGUMENT
+
+
+def test_remembered_decisions_are_bounded() -> None:
+    policy = CommandPolicy(READ_ONLY, builtin_catalog(), remember=3)
+    for name in ("a", "b", "c", "d", "e"):
+        assert policy.decide(["get", "pod", name]).allowed
+    assert len(policy._allowed) <= 3
+    # Without ``remember`` nothing is kept.
+    plain = CommandPolicy(READ_ONLY, builtin_catalog())
+    plain.decide(["get", "pods"])
+    assert not plain._allowed

@@ -19,6 +19,7 @@ import orjson
 from pilothouse.bus.base import JsonObject, Message
 from pilothouse.ids import random_hex
 from pilothouse.observability.logging import get_logger
+from pilothouse.waiting import resolve, wait_on
 
 log = get_logger(__name__)
 
@@ -46,7 +47,20 @@ class _WorkQueue:
     def __init__(self) -> None:
         self.ready: deque[_Entry] = deque()
         self.leased: dict[str, _Entry] = {}
-        self.changed = asyncio.Condition()
+        # Consumers waiting in ``lease``, oldest first.
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+    def wake_one(self) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def wake_all(self) -> None:
+        waiters, self.waiters = self.waiters, deque()
+        for waiter in waiters:
+            resolve(waiter)
 
     def take(self, now: float) -> _Entry | None:
         # Expired leases first: that work is older than anything still waiting.
@@ -122,9 +136,8 @@ class InProcessBus:
     async def enqueue(self, queue: str, payload: Mapping[str, Any]) -> str:
         entry = _Entry(id=random_hex(), payload=_copy(payload))
         work = self._queue(queue)
-        async with work.changed:
-            work.ready.append(entry)
-            work.changed.notify()
+        work.ready.append(entry)
+        work.wake_one()
         return entry.id
 
     async def lease(
@@ -133,38 +146,47 @@ class InProcessBus:
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + max(0.0, wait_seconds)
         work = self._queue(queue)
-        async with work.changed:
-            while True:
-                now = loop.time()
-                entry = work.take(now)
-                if entry is not None:
-                    entry.delivery_count += 1
-                    entry.lease_deadline = now + lease_seconds
-                    work.leased[entry.id] = entry
-                    # Waiters computed their timeout from the leases they saw; this one may
-                    # expire before those, so let them look again.
-                    work.changed.notify_all()
-                    return Message(entry.id, queue, entry.payload, entry.delivery_count)
-                remaining = give_up_at - now
-                if remaining <= 0:
-                    return None
-                # Also wake when a lease held by someone else runs out.
-                next_expiry = work.next_expiry()
-                timeout = remaining if next_expiry is None else min(remaining, max(0.0, next_expiry - now))
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(work.changed.wait(), timeout)
+        # No lock: nothing below awaits between looking at the queue and taking from it.
+        while True:
+            now = loop.time()
+            entry = work.take(now)
+            if entry is not None:
+                entry.delivery_count += 1
+                entry.lease_deadline = now + lease_seconds
+                work.leased[entry.id] = entry
+                # Waiters computed their timeout from the leases they saw; this one may
+                # expire before those, so let them look again.
+                work.wake_all()
+                return Message(entry.id, queue, entry.payload, entry.delivery_count)
+            remaining = give_up_at - now
+            if remaining <= 0:
+                return None
+            # Also wake when a lease held by someone else runs out.
+            next_expiry = work.next_expiry()
+            timeout = remaining if next_expiry is None else min(remaining, max(0.0, next_expiry - now))
+            waiter = loop.create_future()
+            work.waiters.append(waiter)
+            try:
+                await wait_on(waiter, timeout)
+            except BaseException:
+                # Woken for new work, then cancelled: the work must wake someone else.
+                if waiter.done() and not waiter.cancelled() and work.ready:
+                    work.wake_one()
+                raise
+            finally:
+                with suppress(ValueError):
+                    work.waiters.remove(waiter)
 
     async def ack(self, queue: str, message_id: str) -> bool:
         work = self._queues.get(queue)
         if work is None:
             return False
-        async with work.changed:
-            if work.leased.pop(message_id, None) is not None:
+        if work.leased.pop(message_id, None) is not None:
+            return True
+        for entry in work.ready:
+            if entry.id == message_id:
+                work.ready.remove(entry)
                 return True
-            for entry in work.ready:
-                if entry.id == message_id:
-                    work.ready.remove(entry)
-                    return True
         return False
 
     async def queue_depth(self, queue: str) -> int:

@@ -44,6 +44,8 @@ HEARTBEAT_WRITE_INTERVAL = timedelta(seconds=5)
 # Without these the policy's Secret check could not trust a reported resource list.
 _REQUIRED_CORE_RESOURCES = frozenset({"pods", "secrets", "namespaces"})
 _MAX_CACHED_CATALOGS = 64
+# Allowed decisions each policy keeps (see CommandPolicy.decide).
+REMEMBERED_DECISIONS = 512
 # Commands read their cluster from memory for at most this long (real seconds), and for no
 # longer than verified tokens are trusted (auth_cache_seconds): a change made by another
 # replica (discovery, removal) is seen within that time, like a rotated token. Connectivity
@@ -150,6 +152,8 @@ class ClusterRegistry:
         # (cluster id, executor id) -> (written at, version) of the last heartbeat written
         self._heartbeats: dict[tuple[str, str], tuple[datetime, str | None]] = {}
         self._catalogs: dict[str, StaticResourceCatalog] = {}
+        # (security mode, id of the catalog) -> (that catalog, its policy, which remembers decisions)
+        self._policies: dict[tuple[SecurityMode, int], tuple[ResourceCatalog, CommandPolicy]] = {}
         # cluster id -> (valid until, on the monotonic clock; view)
         self._views: dict[str, tuple[float, ClusterView]] = {}
         # Heartbeats waiting for a batched write, and who to tell (None: written at once).
@@ -361,7 +365,16 @@ class ClusterRegistry:
     async def policy_for(self, cluster: ClusterView) -> CommandPolicy:
         """The server's copy of the command policy for this cluster: its security mode and its
         reported resource types (the built-in ones until the executor reports discovery)."""
-        return CommandPolicy(cluster.security_mode, await self._catalog(cluster))
+        catalog = await self._catalog(cluster)
+        key = (cluster.security_mode, id(catalog))
+        cached = self._policies.get(key)
+        # By identity: a catalog dropped from its cache may leave its id to a new one.
+        if cached is None or cached[0] is not catalog:
+            if len(self._policies) >= _MAX_CACHED_CATALOGS:
+                self._policies.clear()
+            policy = CommandPolicy(cluster.security_mode, catalog, remember=REMEMBERED_DECISIONS)
+            cached = self._policies[key] = (catalog, policy)
+        return cached[1]
 
     async def _catalog(self, cluster: ClusterView) -> ResourceCatalog:
         digest = cluster.discovery_digest

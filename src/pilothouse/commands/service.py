@@ -76,6 +76,7 @@ from pilothouse.policy import redact
 from pilothouse.sessions.service import SessionService
 from pilothouse.settings import Settings
 from pilothouse.store.database import Database
+from pilothouse.waiting import resolve, wait_on
 
 log = get_logger(__name__)
 
@@ -363,7 +364,7 @@ class CommandService:
         self._waiters[state.id] = waiter
         try:
             await self.start(state)
-            await asyncio.wait((waiter,), timeout=wait_seconds)
+            await wait_on(waiter, wait_seconds)
         finally:
             self._waiters.pop(state.id, None)
         if state.status in _OPEN:
@@ -577,8 +578,8 @@ class CommandService:
 
     def _wake(self, command_id: str) -> None:
         waiter = self._waiters.get(command_id)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            resolve(waiter)
 
     async def _claim(self, message: Message, executor: ExecutorIdentity) -> ExecutorCommand | None:
         """The command a leased message carries, if it should still run; otherwise the message

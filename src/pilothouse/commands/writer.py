@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sqlite3
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -48,6 +50,11 @@ RETRY_SECONDS = 1.0
 BUSY_RETRY_SECONDS = 0.002
 BUSY_ATTEMPTS = 2500
 CHECKPOINT_SECONDS = 1.0
+# A batch of at least this many rows is written from the writer's thread: SQLite releases the GIL
+# while it writes pages, so the event loop goes on serving meanwhile. A smaller batch (a lone
+# command's final row and audit event are 2) is written on the loop, where it costs less than the
+# hand-over to a thread and back, and adds no latency.
+THREAD_MIN_ROWS = 6
 WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024
 
 _COMMANDS = cast(Table, Command.__table__)
@@ -63,6 +70,15 @@ _INSERT_AUDIT = insert(cast(Table, AuditEvent.__table__))
 Statements = list[tuple[Executable, list[dict[str, Any]]]]
 # Statements with their driver form (None: none), as _DriverStatements gives them.
 DriverBatches = list[tuple["_DriverStatement | None", list[dict[str, Any]]]]
+# The driver's SQL with its rows' parameters, bound.
+BoundStatements = list[tuple[str, list[tuple[Any, ...]]]]
+
+
+def _bind_all(batches: DriverBatches) -> BoundStatements | None:
+    """Every statement bound for the driver, or None if one has no driver form."""
+    if any(driver is None for driver, _ in batches):
+        return None
+    return [(driver.sql, [driver.bind(row) for row in rows]) for driver, rows in batches if driver]
 
 
 @dataclass(frozen=True)
@@ -142,6 +158,13 @@ class Checkpointer:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+def _write_through_engine(engine: Engine, statements: Statements) -> None:
+    """One transaction through SQLAlchemy (statements the driver path cannot take)."""
+    with engine.begin() as connection:
+        for statement, rows in statements:
+            connection.execute(statement, rows)
 
 
 def _loop_engine(database: Database) -> tuple[Engine, Checkpointer] | None:
@@ -263,6 +286,8 @@ class CommandWriter:
         self._driver_statements = _DriverStatements(driver_dialect) if driver_dialect else None
         self._held: PoolProxiedConnection | None = None
         self._checkpointer: Checkpointer | None = on_loop[1] if on_loop else None
+        # SQLite: big batches are written from this thread (see THREAD_MIN_ROWS).
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="command-writer") if on_loop else None
 
     # --- staging ---------------------------------------------------------------------------
 
@@ -425,25 +450,29 @@ class CommandWriter:
             (driver_statements.get(statement, rows) if driver_statements else None, rows)
             for statement, rows in statements
         ]
-        all_on_driver = all(driver is not None for driver, _ in on_driver)
+        # Bound here, on the loop, also for a thread: the bind processors are Python.
+        bound = _bind_all(on_driver)
         if engine is None:
-            if all_on_driver:
-                await self._write_on_asyncpg(on_driver)
+            if bound is not None:
+                await self._write_on_asyncpg(bound)
             else:
                 async with self._database.engine.begin() as connection:
                     for statement, rows in statements:
                         await connection.execute(statement, rows)
             return
+        if bound is not None:
+            write = functools.partial(self._write_on_sqlite, bound)
+        else:
+            write = functools.partial(_write_through_engine, engine, statements)
+        off_loop = sum(len(rows) for _, rows in statements) >= THREAD_MIN_ROWS
         for attempt in range(BUSY_ATTEMPTS):
             if self._checkpointer is not None:
                 await self._checkpointer.idle()
             try:
-                if all_on_driver:
-                    self._write_on_sqlite(on_driver)
+                if off_loop:
+                    await self._in_thread(write)
                 else:
-                    with engine.begin() as connection:
-                        for statement, rows in statements:
-                            connection.execute(statement, rows)
+                    write()
                 if self._checkpointer is not None:
                     self._checkpointer.after_commit()
                 return
@@ -452,7 +481,21 @@ class CommandWriter:
                     raise
             await asyncio.sleep(BUSY_RETRY_SECONDS)
 
-    def _write_on_sqlite(self, batches: DriverBatches) -> None:
+    async def _in_thread(self, write: Callable[[], None]) -> None:
+        """``write()`` in the writer's thread. A batch must never be written again while it may
+        still commit, so a cancellation takes effect only once the write has ended."""
+        future = asyncio.get_running_loop().run_in_executor(self._thread, write)
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait((future,))
+            future.result()  # a failed write: its error, and the batch is kept for a retry
+            # Written: the batch counts as written, and the cancellation hits the next wait.
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+
+    def _write_on_sqlite(self, statements: BoundStatements) -> None:
         """One transaction on the writer's own connection, held for its lifetime (a pool
         checkout and SQLAlchemy's transaction objects per batch cost more than the batch)."""
         if self._held is None:
@@ -461,9 +504,8 @@ class CommandWriter:
         connection = self._held
         cursor = connection.cursor()
         try:
-            for driver, rows in batches:
-                assert driver is not None
-                cursor.executemany(driver.sql, [driver.bind(row) for row in rows])
+            for sql, rows in statements:
+                cursor.executemany(sql, rows)
             connection.commit()
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -472,7 +514,7 @@ class CommandWriter:
         finally:
             cursor.close()
 
-    async def _write_on_asyncpg(self, batches: DriverBatches) -> None:
+    async def _write_on_asyncpg(self, statements: BoundStatements) -> None:
         """One transaction on an asyncpg connection held for the writer's lifetime: through
         SQLAlchemy's async layer every statement also paid a greenlet switch and the adapter's
         bookkeeping. The connection keeps the type codecs SQLAlchemy set up on it (JSON)."""
@@ -481,10 +523,6 @@ class CommandWriter:
         held = self._held
         connection = held.driver_connection
         assert connection is not None
-        statements: list[tuple[str, list[tuple[Any, ...]]]] = []
-        for driver, rows in batches:
-            assert driver is not None
-            statements.append((driver.sql, [driver.bind(row) for row in rows]))
         try:
             if len(statements) == 1:
                 # One statement: executemany is atomic on its own (asyncpg 0.22+), which saves the
@@ -506,5 +544,7 @@ class CommandWriter:
         if self._held is not None:
             self._held.close()
             self._held = None
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
         if self._loop_engine is not None:
             self._loop_engine.dispose()

@@ -211,9 +211,11 @@ class RequestBodyLimitMiddleware:
         if scope["type"] != "http" or limit is None:
             await self.app(scope, receive, send)
             return
-        declared = next(
-            (value.decode("latin-1") for name, value in scope["headers"] if name == b"content-length"), None
-        )
+        declared = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared = value
+                break
         if declared is not None and declared.isdigit() and int(declared) > limit:
             # Refuse before reading a byte of it.
             too_large = PayloadTooLarge(f"Request body exceeds {limit} bytes", details={"limit_bytes": limit})

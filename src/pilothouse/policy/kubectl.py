@@ -49,6 +49,8 @@ from pilothouse.policy.resources import ResourceCatalog
 
 DEFAULT_MAX_ARGS = 20
 DEFAULT_MAX_ARG_CHARS = 8192
+# Longer commands are not remembered (bounds what ``remember`` can hold).
+_REMEMBERED_ARGS_MAX_CHARS = 1024
 
 # Shell syntax is matched as characters and operators, never as words: a pod called
 # "credit-edit-1" is fine, "a|b" is not.
@@ -73,15 +75,19 @@ class CommandPolicy:
         allow_streaming: bool = True,
         max_args: int = DEFAULT_MAX_ARGS,
         max_arg_chars: int = DEFAULT_MAX_ARG_CHARS,
+        remember: int = 0,
     ) -> None:
         """``extra_denied_verbs`` takes verbs ("delete") or verb and subcommand ("rollout undo").
-        ``allow_streaming=False`` denies watching and following (get -w, logs -f, rollout status)."""
+        ``allow_streaming=False`` denies watching and following (get -w, logs -f, rollout status).
+        ``remember``: keep up to this many recent allowed decisions (see ``decide``)."""
         self.mode = SecurityMode(mode)
         self.catalog = catalog
         self._extra_denied = frozenset(" ".join(verb.split()) for verb in extra_denied_verbs)
         self._allow_streaming = allow_streaming
         self._max_args = max_args
         self._max_arg_chars = max_arg_chars
+        self._remember = remember
+        self._allowed: dict[tuple[tuple[str, ...], str | None, str | None], PolicyDecision] = {}
 
     def decide(
         self,
@@ -90,12 +96,28 @@ class CommandPolicy:
         namespace: str | None = None,
         command_type: str | None = None,
     ) -> PolicyDecision:
-        """The decision for ``args``; never raises for a denied command."""
+        """The decision for ``args``; never raises for a denied command.
+
+        With ``remember``, allowed decisions of short commands are kept, since agents repeat the
+        same few commands: the decision is a function of the arguments, the mode and the catalog,
+        all fixed for this object (and the decision is immutable). Denials are always worked out
+        again: they are rare, and caching them would let a hostile client fill the memory."""
+        key = None
+        if self._remember and all(type(arg) is str for arg in args):
+            key = (tuple(args), namespace, command_type)
+            remembered = self._allowed.get(key)
+            if remembered is not None:
+                return remembered
         try:
             command = self.check(args, namespace=namespace, command_type=command_type)
         except PolicyError as error:
             return error.decision
-        return PolicyDecision(True, f"allowed in {self.mode} mode", DecisionCode.ALLOWED, command)
+        decision = PolicyDecision(True, f"allowed in {self.mode} mode", DecisionCode.ALLOWED, command)
+        if key is not None and sum(map(len, key[0])) <= _REMEMBERED_ARGS_MAX_CHARS:
+            if len(self._allowed) >= self._remember:
+                self._allowed.clear()
+            self._allowed[key] = decision
+        return decision
 
     def check(
         self,
