@@ -286,8 +286,11 @@ class CommandWriter:
         self._driver_statements = _DriverStatements(driver_dialect) if driver_dialect else None
         self._held: PoolProxiedConnection | None = None
         self._checkpointer: Checkpointer | None = on_loop[1] if on_loop else None
-        # SQLite: big batches are written from this thread (see THREAD_MIN_ROWS).
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="command-writer") if on_loop else None
+        # SQLite: big batches are written from this thread (see THREAD_MIN_ROWS), started on first use.
+        self._thread: ThreadPoolExecutor | None = None
+        # Flushes write batches themselves while the background task is not running (before start,
+        # after close): one at a time, as the task would.
+        self._inline = asyncio.Lock()
 
     # --- staging ---------------------------------------------------------------------------
 
@@ -334,7 +337,8 @@ class CommandWriter:
         self._urgent.set()
         self._pending.set()
         if self._task is None:
-            await self._write_batch()
+            async with self._inline:
+                await self._write_batch()
         await asyncio.shield(waiter)
 
     # --- the background task -----------------------------------------------------------------
@@ -355,7 +359,8 @@ class CommandWriter:
             self._due[key] = 0.0
         for _ in range(3):
             try:
-                await self._write_batch()
+                async with self._inline:
+                    await self._write_batch()
             except Exception:  # logged in _write_batch
                 await asyncio.sleep(0.1)
             else:
@@ -483,17 +488,24 @@ class CommandWriter:
 
     async def _in_thread(self, write: Callable[[], None]) -> None:
         """``write()`` in the writer's thread. A batch must never be written again while it may
-        still commit, so a cancellation takes effect only once the write has ended."""
+        still commit, so a cancellation (one or several) takes effect only once the write has
+        ended: at the writer's next wait if the batch was written, else with the write's error
+        (the batch is then kept for a retry)."""
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="command-writer")
         future = asyncio.get_running_loop().run_in_executor(self._thread, write)
-        try:
-            await asyncio.shield(future)
-        except asyncio.CancelledError:
-            await asyncio.wait((future,))
-            future.result()  # a failed write: its error, and the batch is kept for a retry
-            # Written: the batch counts as written, and the cancellation hits the next wait.
+        cancelled = False
+        while not future.done():
+            try:
+                # Unlike awaiting the future, this neither cancels it nor raises its error.
+                await asyncio.wait((future,))
+            except asyncio.CancelledError:
+                cancelled = True
+        if cancelled:
             task = asyncio.current_task()
             assert task is not None
             task.cancel()
+        future.result()
 
     def _write_on_sqlite(self, statements: BoundStatements) -> None:
         """One transaction on the writer's own connection, held for its lifetime (a pool
@@ -546,5 +558,6 @@ class CommandWriter:
             self._held = None
         if self._thread is not None:
             self._thread.shutdown(wait=True)
+            self._thread = None
         if self._loop_engine is not None:
             self._loop_engine.dispose()
