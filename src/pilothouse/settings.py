@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     command_max_deliveries: int = Field(default=3, ge=1)
     # Command output is redacted, then cut to this many bytes and marked truncated.
     max_output_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Finished commands (and their output) are deleted this many days after they were created;
+    # 0 keeps them forever. Audit events are never deleted (docs/security.md).
+    command_retention_days: float = Field(default=7.0, ge=0)
 
     @model_validator(mode="after")
     def _check_ranges(self) -> Settings:

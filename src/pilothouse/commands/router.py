@@ -19,6 +19,7 @@ from pilothouse.auth.service import AccessGuard
 from pilothouse.clusters.dependencies import ExecutorDep, authenticated_executor
 from pilothouse.clusters.service import ClusterRegistry
 from pilothouse.commands.dependencies import CommandServiceDep, command_services
+from pilothouse.commands.retention import CommandRetention
 from pilothouse.commands.schemas import (
     AgentStatus,
     AsyncAccepted,
@@ -59,10 +60,14 @@ async def commands_lifespan(app: FastAPI) -> AsyncIterator[None]:
         metrics=CommandMetrics(app.state.metrics.registry),
     )
     app.state.command_service = service
+    retention = CommandRetention(app.state.database, settings.command_retention_days, clock=clock)
+    app.state.command_retention = retention
     await service.start_background()
+    retention.start()
     try:
         yield
     finally:
+        await retention.stop()
         await service.stop_background()
 
 

@@ -45,9 +45,9 @@ import contextlib
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, and_, func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -75,7 +75,7 @@ from pilothouse.observability.metrics import CommandMetrics
 from pilothouse.policy import redact
 from pilothouse.sessions.service import SessionService
 from pilothouse.settings import Settings
-from pilothouse.store.database import Database
+from pilothouse.store.database import Database, rowcount
 from pilothouse.waiting import resolve, wait_on
 
 log = get_logger(__name__)
@@ -109,10 +109,6 @@ def cap_text(text: str, max_bytes: int) -> tuple[str, bool]:
     if len(encoded) <= max_bytes:
         return text, False
     return encoded[:max_bytes].decode(errors="ignore"), True
-
-
-def _rowcount(result: Any) -> int:
-    return int(cast(CursorResult[Any], result).rowcount)
 
 
 _TIMESTAMP_COLUMNS = frozenset(
@@ -463,7 +459,7 @@ class CommandService:
             if row is None or row.cluster_id != executor.cluster_id:
                 raise NotFound.of("command", command_id)
             # Conditional, so that of two results racing on two replicas exactly one is stored.
-            stored = _rowcount(
+            stored = rowcount(
                 await session.execute(
                     update(Command)
                     .where(Command.id == command_id, Command.result_received_at.is_(None))
@@ -721,7 +717,7 @@ class CommandService:
         if error is not None and row.result_received_at is None:
             values["error"] = error
             values["success"] = False
-        changed = _rowcount(
+        changed = rowcount(
             await session.execute(
                 update(Command)
                 .where(Command.id == row.id, Command.status.in_(_OPEN))

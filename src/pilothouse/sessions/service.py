@@ -19,9 +19,9 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, and_, func, select, true, update
+from sqlalchemy import ColumnElement, and_, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pilothouse.audit.clock import Clock, utc_now
@@ -31,7 +31,7 @@ from pilothouse.clusters.service import ClusterRegistry
 from pilothouse.errors import BadRequest, Gone, NotFound, ValidationFailed
 from pilothouse.sessions.models import DebugSession
 from pilothouse.settings import Settings
-from pilothouse.store.database import Database
+from pilothouse.store.database import Database, rowcount
 
 SESSION_ID_PREFIX = "sess_"
 
@@ -216,7 +216,7 @@ class SessionService:
             .values(command_count=DebugSession.command_count + 1, **_activity(now, row.ttl_seconds))
             .execution_options(synchronize_session=False)
         )
-        if cast(CursorResult[Any], result).rowcount != 1:
+        if rowcount(result) != 1:
             await session.refresh(row)
             self._ensure_usable(row, now)
         return row

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import CursorResult, DateTime, MetaData, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -171,3 +171,8 @@ class Database:
         query = "SELECT sqlite_version()" if self.dialect_name == "sqlite" else "SHOW server_version"
         async with self.engine.connect() as connection:
             return str((await connection.execute(text(query))).scalar_one())
+
+
+def rowcount(result: Any) -> int:
+    """The rows an UPDATE or DELETE matched (``Session.execute`` is typed as returning rows)."""
+    return int(cast(CursorResult[Any], result).rowcount)

@@ -1,0 +1,108 @@
+"""Command retention: finished commands older than the retention are deleted, nothing else."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from pilothouse.commands.models import Command, CommandStatus
+from pilothouse.commands.retention import CommandRetention
+from pilothouse.store.database import Database
+from tests.debug_api.conftest import FakeClock, MakeHarness, migrated_database
+from tests.debug_api.test_writer_checkpoint import command_state
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'retention.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    async with migrated_database(database_url) as instance:
+        yield instance
+
+
+async def store(
+    database: Database, clock: FakeClock, index: int, status: CommandStatus, age_days: float
+) -> str:
+    state = dataclasses.replace(
+        command_state(index),
+        status=status.value,
+        created_at=clock() - timedelta(days=age_days),
+    )
+    async with database.session() as session:
+        session.add(Command(**state.values()))
+    return state.id
+
+
+async def stored_ids(database: Database) -> set[str]:
+    async with database.session() as session:
+        return set((await session.scalars(select(Command.id))).all())
+
+
+async def test_only_finished_commands_older_than_the_retention_are_deleted(database: Database) -> None:
+    clock = FakeClock()
+    old_finished = {
+        await store(database, clock, index, status, age_days=8)
+        for index, status in enumerate(
+            [CommandStatus.SUCCESS, CommandStatus.FAILURE, CommandStatus.TIMEOUT, CommandStatus.SUCCESS]
+        )
+    }
+    kept = {
+        await store(database, clock, 10, CommandStatus.PENDING, age_days=8),
+        await store(database, clock, 11, CommandStatus.RUNNING, age_days=30),
+        await store(database, clock, 12, CommandStatus.SUCCESS, age_days=6.9),
+        await store(database, clock, 13, CommandStatus.FAILURE, age_days=0),
+    }
+    # Batches of 3: the four old ones take two transactions.
+    retention = CommandRetention(database, 7, clock=clock, batch=3, pause=0)
+
+    assert await retention.purge() == len(old_finished)
+    assert await stored_ids(database) == kept
+    assert await retention.purge() == 0
+
+    clock.advance(timedelta(days=2).total_seconds())
+    assert await retention.purge() == 1  # the finished one that was 6.9 days old
+    assert await stored_ids(database) == kept - {command_state(12).id}
+
+
+async def test_zero_days_keeps_everything(database: Database) -> None:
+    clock = FakeClock()
+    await store(database, clock, 1, CommandStatus.SUCCESS, age_days=400)
+    retention = CommandRetention(database, 0, clock=clock)
+
+    assert not retention.enabled
+    retention.start()
+    assert retention._task is None
+    assert await retention.purge() == 0
+    assert await stored_ids(database) == {command_state(1).id}
+
+
+async def test_the_server_purges_old_results_and_keeps_their_audit_events(make_harness: MakeHarness) -> None:
+    async with (
+        make_harness(fake_clock=True, command_retention_days=1) as harness,
+        harness.connected_executor("prod-1"),
+    ):
+        assert harness.clock is not None
+        response = await harness.execute(cluster_id="prod-1", command_type="get", args=["pods"])
+        assert response.status_code == 200, response.text
+        command_id = response.json()["command_id"]
+        retention: CommandRetention = harness.app.state.command_retention
+        assert retention.enabled
+        assert await retention.purge() == 0
+
+        harness.clock.advance(timedelta(days=1, seconds=1).total_seconds())
+        assert await retention.purge() == 1
+        result = await harness.http.get(f"/debug/result/{command_id}", headers=harness.auth())
+        audit = await harness.audit(action="command.execute")
+    assert result.status_code == 404
+    assert [event["command_id"] for event in audit["events"]] == [command_id]
