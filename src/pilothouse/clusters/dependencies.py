@@ -20,6 +20,10 @@ EXECUTOR_VERSION_HEADER = "X-Executor-Version"
 EXECUTOR_INFLIGHT_HEADER = "X-Executor-Inflight"
 # An executor that sends no X-Executor-Id (a Kubently agent) is one anonymous executor.
 DEFAULT_EXECUTOR_ID = "default"
+_CLUSTER_ID_KEY = CLUSTER_ID_HEADER.lower()
+_EXECUTOR_ID_KEY = EXECUTOR_ID_HEADER.lower()
+_EXECUTOR_VERSION_KEY = EXECUTOR_VERSION_HEADER.lower()
+_EXECUTOR_INFLIGHT_KEY = EXECUTOR_INFLIGHT_HEADER.lower()
 _HEADER_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+:-]{0,63}")
 
 
@@ -57,10 +61,33 @@ async def authenticated_executor(request: Request, registry: ClusterRegistryDep)
     return await authenticate_executor_headers(request.headers, registry)
 
 
+_EXECUTOR_HEADERS = frozenset(
+    key.encode()
+    for key in (
+        _CLUSTER_ID_KEY,
+        "authorization",
+        _EXECUTOR_ID_KEY,
+        _EXECUTOR_VERSION_KEY,
+        _EXECUTOR_INFLIGHT_KEY,
+    )
+)
+
+
+def _executor_headers(headers: Headers) -> dict[str, str]:
+    """The executor protocol's headers, in one pass over the raw ones (the first of repeated
+    headers counts, as with ``Headers.get``): every executor request reads all five."""
+    found: dict[str, str] = {}
+    for name, value in headers.raw:
+        if name in _EXECUTOR_HEADERS:
+            found.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return found
+
+
 async def authenticate_executor_headers(headers: Headers, registry: ClusterRegistry) -> ExecutorIdentity:
     """The executor a request (or WebSocket handshake) comes from, recorded as a heartbeat; 401 if none."""
-    cluster_id = headers.get(CLUSTER_ID_HEADER, "")
-    scheme, _, token = headers.get("authorization", "").partition(" ")
+    found = _executor_headers(headers)
+    cluster_id = found.get(_CLUSTER_ID_KEY, "")
+    scheme, _, token = found.get("authorization", "").partition(" ")
     if not cluster_id or scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized(f"Executor requests need Authorization: Bearer <token> and {CLUSTER_ID_HEADER}")
     if not is_valid_cluster_id(cluster_id):
@@ -68,9 +95,9 @@ async def authenticate_executor_headers(headers: Headers, registry: ClusterRegis
     await registry.authenticate_executor(cluster_id, token.strip())
     executor = ExecutorIdentity(
         cluster_id=cluster_id,
-        executor_id=_token(headers.get(EXECUTOR_ID_HEADER), EXECUTOR_ID_HEADER) or DEFAULT_EXECUTOR_ID,
-        version=_token(headers.get(EXECUTOR_VERSION_HEADER), EXECUTOR_VERSION_HEADER),
-        inflight=_inflight(headers.get(EXECUTOR_INFLIGHT_HEADER)),
+        executor_id=_token(found.get(_EXECUTOR_ID_KEY), EXECUTOR_ID_HEADER) or DEFAULT_EXECUTOR_ID,
+        version=_token(found.get(_EXECUTOR_VERSION_KEY), EXECUTOR_VERSION_HEADER),
+        inflight=_inflight(found.get(_EXECUTOR_INFLIGHT_KEY)),
     )
     bind_cluster(cluster_id)
     bind_principal(f"executor:{cluster_id}/{executor.executor_id}")

@@ -22,10 +22,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import operator
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -204,12 +205,30 @@ class _DriverStatement:
     sql: str
     names: tuple[str, ...]
     processors: tuple[Callable[[Any], Any] | None, ...]
+    # Bound once per row: the values in order, fetched in one C call, then only the parameters
+    # that have a processor (None included: a processor may turn it into something else).
+    _values: Callable[[dict[str, Any]], tuple[Any, ...]] = field(init=False, repr=False)
+    _processed: tuple[tuple[int, Callable[[Any], Any]], ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        names = self.names
+
+        def in_order(row: dict[str, Any]) -> tuple[Any, ...]:
+            return tuple(row[name] for name in names)
+
+        # itemgetter of one name gives the value itself, not a tuple.
+        object.__setattr__(self, "_values", operator.itemgetter(*names) if len(names) > 1 else in_order)
+        processed = tuple((index, process) for index, process in enumerate(self.processors) if process)
+        object.__setattr__(self, "_processed", processed)
 
     def bind(self, row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(
-            value if process is None else process(value)
-            for process, value in zip(self.processors, [row[name] for name in self.names], strict=True)
-        )
+        values = self._values(row)
+        if not self._processed:
+            return values
+        bound = list(values)
+        for index, process in self._processed:
+            bound[index] = process(bound[index])
+        return tuple(bound)
 
 
 class _DriverStatements:
