@@ -58,6 +58,7 @@ Responder = Callable[[Request], Coroutine[Any, Any, Response]]
 
 # Parsed query strings by their raw bytes: an executor asks for the same one on every long poll.
 _QUERY_CACHE_SIZE = 256
+_CACHED_QUERY_MAX_BYTES = 128
 _parsed_queries: dict[bytes, QueryParams] = {}
 
 _JSON_CONTENT_TYPE = re.compile(r"application/(?:[\w.+-]*\+)?json\s*(?:;.*)?", re.IGNORECASE)
@@ -130,11 +131,11 @@ def _query_params(scope: Scope) -> QueryParams:
     raw: bytes = scope["query_string"]
     parsed = _parsed_queries.get(raw)
     if parsed is None:
-        if len(_parsed_queries) >= _QUERY_CACHE_SIZE:
-            _parsed_queries.clear()
-        # Only short ones are kept: they are the repeated ones, and the cache stays small.
         parsed = QueryParams(raw)
-        if len(raw) <= 128:
+        # Only short ones are kept: they are the repeated ones, and the cache stays small.
+        if len(raw) <= _CACHED_QUERY_MAX_BYTES:
+            if len(_parsed_queries) >= _QUERY_CACHE_SIZE:
+                _parsed_queries.clear()
             _parsed_queries[raw] = parsed
     return parsed
 

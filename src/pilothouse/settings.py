@@ -153,7 +153,7 @@ class Settings(BaseSettings):
     max_output_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Finished commands (and their output) are deleted this many days after they were created;
     # 0 keeps them forever. Audit events are never deleted (docs/security.md).
-    command_retention_days: float = Field(default=7.0, ge=0)
+    command_retention_days: float = Field(default=7.0, ge=0, le=36500, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _check_ranges(self) -> Settings:

@@ -8,10 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from pilothouse.commands.models import Command, CommandStatus
 from pilothouse.commands.retention import CommandRetention
+from pilothouse.settings import Settings
 from pilothouse.store.database import Database
 from tests.debug_api.conftest import FakeClock, MakeHarness, migrated_database
 from tests.debug_api.test_writer_checkpoint import command_state
@@ -32,12 +34,23 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 
 async def store(
-    database: Database, clock: FakeClock, index: int, status: CommandStatus, age_days: float
+    database: Database,
+    clock: FakeClock,
+    index: int,
+    status: CommandStatus,
+    age_days: float,
+    deadline_in_days: float | None = None,
 ) -> str:
+    """A command created ``age_days`` ago, whose deadline was 35 s later (or, with
+    ``deadline_in_days``, is that far from now)."""
+    created_at = clock() - timedelta(days=age_days)
+    deadline = (
+        created_at + timedelta(seconds=35)
+        if deadline_in_days is None
+        else clock() + timedelta(days=deadline_in_days)
+    )
     state = dataclasses.replace(
-        command_state(index),
-        status=status.value,
-        created_at=clock() - timedelta(days=age_days),
+        command_state(index), status=status.value, created_at=created_at, deadline=deadline
     )
     async with database.session() as session:
         session.add(Command(**state.values()))
@@ -49,30 +62,43 @@ async def stored_ids(database: Database) -> set[str]:
         return set((await session.scalars(select(Command.id))).all())
 
 
-async def test_only_finished_commands_older_than_the_retention_are_deleted(database: Database) -> None:
+async def test_commands_older_than_the_retention_are_deleted_unless_still_open(database: Database) -> None:
     clock = FakeClock()
-    old_finished = {
+    old = {
         await store(database, clock, index, status, age_days=8)
         for index, status in enumerate(
             [CommandStatus.SUCCESS, CommandStatus.FAILURE, CommandStatus.TIMEOUT, CommandStatus.SUCCESS]
         )
     }
+    # Left open by a server that stopped: its deadline passed long ago.
+    old.add(await store(database, clock, 5, CommandStatus.RUNNING, age_days=30))
     kept = {
-        await store(database, clock, 10, CommandStatus.PENDING, age_days=8),
-        await store(database, clock, 11, CommandStatus.RUNNING, age_days=30),
+        # Open, and its deadline not passed yet.
+        await store(database, clock, 10, CommandStatus.PENDING, age_days=8, deadline_in_days=0.01),
         await store(database, clock, 12, CommandStatus.SUCCESS, age_days=6.9),
         await store(database, clock, 13, CommandStatus.FAILURE, age_days=0),
+        await store(database, clock, 14, CommandStatus.RUNNING, age_days=0),
     }
-    # Batches of 3: the four old ones take two transactions.
+    # Batches of 3: the five old ones take two transactions.
     retention = CommandRetention(database, 7, clock=clock, batch=3, pause=0)
 
-    assert await retention.purge() == len(old_finished)
+    assert await retention.purge() == len(old)
     assert await stored_ids(database) == kept
     assert await retention.purge() == 0
 
     clock.advance(timedelta(days=2).total_seconds())
-    assert await retention.purge() == 1  # the finished one that was 6.9 days old
+    # The finished one that was 6.9 days old; the open one's deadline is not 7 days old yet.
+    assert await retention.purge() == 1
     assert await stored_ids(database) == kept - {command_state(12).id}
+    clock.advance(timedelta(days=8).total_seconds())
+    assert await retention.purge() == 3
+    assert await stored_ids(database) == set()
+
+
+@pytest.mark.parametrize("days", [-1, 36501, float("inf"), float("nan")])
+def test_retention_days_out_of_range_are_refused(days: float) -> None:
+    with pytest.raises(ValidationError):
+        Settings(command_retention_days=days)
 
 
 async def test_zero_days_keeps_everything(database: Database) -> None:

@@ -413,3 +413,65 @@ async def test_flushes_before_start_write_one_batch_at_a_time(
     await asyncio.gather(first, second)
     assert await stored_commands(database) == values_of(big + small)
     await writer.close()
+
+
+async def test_a_flush_while_close_waits_for_the_thread_write_waits_its_turn(
+    writer: CommandWriter, database: Database
+) -> None:
+    """close() lets the task's write end first; a flush meanwhile writes its own batch, but only
+    after that one (never beside it on the same connection, inside its transaction)."""
+    gate = Gate()
+    writing: list[str] = []
+    overlaps: list[list[str]] = []
+
+    def one_at_a_time() -> None:
+        if writing:
+            overlaps.append(list(writing))
+        if threading.current_thread() is not threading.main_thread():
+            gate()
+
+    spy = WriteSpy(writer, one_at_a_time)
+    writer.start()
+    big = stage_batch(writer, THREAD_MIN_ROWS, 0)
+    writer.nudge()
+    try:
+        await gate.wait_entered()
+        writing.append("thread")
+        closing = asyncio.create_task(writer.close())
+        await asyncio.sleep(0.01)
+        small = stage_batch(writer, 1, 0, start=100)
+        flushing = asyncio.create_task(writer.flush(*small))
+        done, _ = await asyncio.wait([flushing], timeout=0.05)
+        assert not done
+    finally:
+        writing.clear()
+        gate.release.set()
+    await asyncio.gather(closing, flushing)
+    assert overlaps == []
+    assert len(spy.threads) == 2
+    assert await stored_commands(database) == values_of(big + small)
+
+
+async def test_a_timeout_around_a_flush_written_in_the_thread_stays_a_timeout(writer: CommandWriter) -> None:
+    """Without the background task a flush writes in the caller's task: the timeout that
+    interrupts it is still reported as a timeout, once the write has ended."""
+    gate = Gate()
+    WriteSpy(writer, gate)
+    stage_batch(writer, THREAD_MIN_ROWS, 0)
+
+    async def caller() -> str:
+        try:
+            async with asyncio.timeout(0.01):
+                await writer.flush()
+                await asyncio.sleep(0)
+        except TimeoutError:
+            return "timeout"
+        return "no timeout"
+
+    calling = asyncio.create_task(caller())
+    await gate.wait_entered()
+    await asyncio.sleep(0.03)
+    gate.release.set()
+    assert await calling == "timeout"
+    assert not writer.is_staged(command_state(0).id)
+    await writer.close()

@@ -969,6 +969,21 @@ def test_arguments_that_are_not_strings_are_never_remembered() -> None:
         decision = policy.decide(["get", 3])  # type: ignore[list-item]
         assert decision.code == INVALID_ARGUMENT
 
+    class EqualToAll(str):
+        """A str that claims to equal any other (and hashes like "default")."""
+
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        def __hash__(self) -> int:
+            return hash("default")
+
+    assert policy.decide(["get", "pods"], namespace="default").allowed
+    tricky = policy.decide(["get", "pods"], namespace=EqualToAll("kube-system"))
+    assert tricky.command is not None
+    assert tricky.command.argv == ("get", "--namespace=kube-system", "pods")
+    assert not any(isinstance(key[1], EqualToAll) for key in policy._allowed)
+
 
 def test_remembered_decisions_are_bounded() -> None:
     policy = CommandPolicy(READ_ONLY, builtin_catalog(), remember=3)

@@ -44,8 +44,10 @@ HEARTBEAT_WRITE_INTERVAL = timedelta(seconds=5)
 # Without these the policy's Secret check could not trust a reported resource list.
 _REQUIRED_CORE_RESOURCES = frozenset({"pods", "secrets", "namespaces"})
 _MAX_CACHED_CATALOGS = 64
-# Allowed decisions each policy keeps (see CommandPolicy.decide).
-REMEMBERED_DECISIONS = 512
+# Policies kept (one per security mode and catalog), and the allowed decisions each remembers
+# (CommandPolicy.decide): at most ~0.5 MB each.
+_MAX_CACHED_POLICIES = 64
+REMEMBERED_DECISIONS = 256
 # Commands read their cluster from memory for at most this long (real seconds), and for no
 # longer than verified tokens are trusted (auth_cache_seconds): a change made by another
 # replica (discovery, removal) is seen within that time, like a rotated token. Connectivity
@@ -366,11 +368,11 @@ class ClusterRegistry:
         """The server's copy of the command policy for this cluster: its security mode and its
         reported resource types (the built-in ones until the executor reports discovery)."""
         catalog = await self._catalog(cluster)
+        # The entry holds its catalog, so no other catalog can have its id meanwhile.
         key = (cluster.security_mode, id(catalog))
         cached = self._policies.get(key)
-        # By identity: a catalog dropped from its cache may leave its id to a new one.
-        if cached is None or cached[0] is not catalog:
-            if len(self._policies) >= _MAX_CACHED_CATALOGS:
+        if cached is None:
+            if len(self._policies) >= _MAX_CACHED_POLICIES:
                 self._policies.clear()
             policy = CommandPolicy(cluster.security_mode, catalog, remember=REMEMBERED_DECISIONS)
             cached = self._policies[key] = (catalog, policy)

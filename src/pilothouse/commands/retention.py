@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 
 from pilothouse.audit.clock import Clock, utc_now
 from pilothouse.commands.models import OPEN_STATUSES, Command
@@ -28,9 +28,9 @@ from pilothouse.store.database import Database, rowcount
 log = get_logger(__name__)
 
 RETENTION_INTERVAL_SECONDS = 60.0
-RETENTION_BATCH_ROWS = 500
+RETENTION_BATCH_ROWS = 50
 # Between two batches of one round: other writers get the database in between.
-_PAUSE_SECONDS = 0.05
+RETENTION_PAUSE_SECONDS = 0.05
 _OPEN = tuple(status.value for status in OPEN_STATUSES)
 
 
@@ -43,10 +43,11 @@ class CommandRetention:
         clock: Clock = utc_now,
         interval: float = RETENTION_INTERVAL_SECONDS,
         batch: int = RETENTION_BATCH_ROWS,
-        pause: float = _PAUSE_SECONDS,
+        pause: float = RETENTION_PAUSE_SECONDS,
     ) -> None:
         self._database = database
         self._keep = timedelta(days=retention_days)
+        self._days = retention_days
         self._clock = clock
         self._interval = interval
         self._batch = batch
@@ -55,7 +56,7 @@ class CommandRetention:
 
     @property
     def enabled(self) -> bool:
-        """Zero days: keep every command."""
+        """False with zero days (every command is kept)."""
         return self._keep > timedelta(0)
 
     def start(self) -> None:
@@ -70,13 +71,16 @@ class CommandRetention:
                 await task
 
     async def purge(self) -> int:
-        """Delete every finished command older than the retention, batch by batch; how many."""
+        """Delete every command older than the retention, batch by batch; how many."""
         if not self.enabled:
             return 0
         before = self._clock() - self._keep
         oldest = (
             select(Command.id)
-            .where(Command.created_at < before, Command.status.not_in(_OPEN))
+            .where(
+                Command.created_at < before,
+                or_(Command.status.not_in(_OPEN), Command.deadline < before),
+            )
             .limit(self._batch)
             .scalar_subquery()
         )
@@ -98,6 +102,5 @@ class CommandRetention:
                 log.warning("command_retention_failed", error=str(exc))
             else:
                 if deleted:
-                    days = self._keep.total_seconds() / 86400
-                    log.info("commands_purged", deleted=deleted, retention_days=days)
+                    log.info("commands_purged", deleted=deleted, retention_days=self._days)
             await asyncio.sleep(self._interval)

@@ -77,9 +77,12 @@ BoundStatements = list[tuple[str, list[tuple[Any, ...]]]]
 
 def _bind_all(batches: DriverBatches) -> BoundStatements | None:
     """Every statement bound for the driver, or None if one has no driver form."""
-    if any(driver is None for driver, _ in batches):
-        return None
-    return [(driver.sql, [driver.bind(row) for row in rows]) for driver, rows in batches if driver]
+    bound: BoundStatements = []
+    for driver, rows in batches:
+        if driver is None:
+            return None
+        bound.append((driver.sql, [driver.bind(row) for row in rows]))
+    return bound
 
 
 @dataclass(frozen=True)
@@ -307,9 +310,9 @@ class CommandWriter:
         self._checkpointer: Checkpointer | None = on_loop[1] if on_loop else None
         # SQLite: big batches are written from this thread (see THREAD_MIN_ROWS), started on first use.
         self._thread: ThreadPoolExecutor | None = None
-        # Flushes write batches themselves while the background task is not running (before start,
-        # after close): one at a time, as the task would.
-        self._inline = asyncio.Lock()
+        # One batch at a time: the background task's, or one a flush writes itself while the task
+        # is not running (before start, while close waits for the task, after close).
+        self._write_lock = asyncio.Lock()
 
     # --- staging ---------------------------------------------------------------------------
 
@@ -356,7 +359,7 @@ class CommandWriter:
         self._urgent.set()
         self._pending.set()
         if self._task is None:
-            async with self._inline:
+            async with self._write_lock:
                 await self._write_batch()
         await asyncio.shield(waiter)
 
@@ -378,7 +381,7 @@ class CommandWriter:
             self._due[key] = 0.0
         for _ in range(3):
             try:
-                async with self._inline:
+                async with self._write_lock:
                     await self._write_batch()
             except Exception:  # logged in _write_batch
                 await asyncio.sleep(0.1)
@@ -405,7 +408,8 @@ class CommandWriter:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._urgent.wait(), wait)
             try:
-                await self._write_batch()
+                async with self._write_lock:
+                    await self._write_batch()
             except Exception:
                 await asyncio.sleep(RETRY_SECONDS)
 
@@ -523,6 +527,9 @@ class CommandWriter:
         if cancelled:
             task = asyncio.current_task()
             assert task is not None
+            # Delivered again, once, without counting as a new request (asyncio.timeout relies on
+            # the count to tell its own cancellation from someone else's).
+            task.uncancel()
             task.cancel()
         future.result()
 

@@ -50,7 +50,7 @@ from pilothouse.policy.resources import ResourceCatalog
 DEFAULT_MAX_ARGS = 20
 DEFAULT_MAX_ARG_CHARS = 8192
 # Longer commands are not remembered (bounds what ``remember`` can hold).
-_REMEMBERED_ARGS_MAX_CHARS = 1024
+REMEMBERED_ARGS_MAX_CHARS = 512
 
 # Shell syntax is matched as characters and operators, never as words: a pod called
 # "credit-edit-1" is fine, "a|b" is not.
@@ -103,7 +103,13 @@ class CommandPolicy:
         all fixed for this object (and the decision is immutable). Denials are always worked out
         again: they are rare, and caching them would let a hostile client fill the memory."""
         key = None
-        if self._remember and all(type(arg) is str for arg in args):
+        if (
+            self._remember
+            and all(type(arg) is str for arg in args)
+            # Exactly str or None: a subclass could compare equal to another value.
+            and (namespace is None or type(namespace) is str)
+            and (command_type is None or type(command_type) is str)
+        ):
             key = (tuple(args), namespace, command_type)
             remembered = self._allowed.get(key)
             if remembered is not None:
@@ -113,7 +119,7 @@ class CommandPolicy:
         except PolicyError as error:
             return error.decision
         decision = PolicyDecision(True, f"allowed in {self.mode} mode", DecisionCode.ALLOWED, command)
-        if key is not None and sum(map(len, key[0])) <= _REMEMBERED_ARGS_MAX_CHARS:
+        if key is not None and sum(map(len, key[0])) <= REMEMBERED_ARGS_MAX_CHARS:
             if len(self._allowed) >= self._remember:
                 self._allowed.clear()
             self._allowed[key] = decision

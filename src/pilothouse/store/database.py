@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, DateTime, MetaData, event, text
+from sqlalchemy import CursorResult, DateTime, MetaData, Result, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -173,6 +173,6 @@ class Database:
             return str((await connection.execute(text(query))).scalar_one())
 
 
-def rowcount(result: Any) -> int:
+def rowcount(result: Result[Any]) -> int:
     """The rows an UPDATE or DELETE matched (``Session.execute`` is typed as returning rows)."""
     return int(cast(CursorResult[Any], result).rowcount)
