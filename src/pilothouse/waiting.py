@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 
 
-def resolve(waiter: asyncio.Future[None]) -> None:
-    """Wake whoever waits on ``waiter`` (nothing happens if it is already done)."""
-    if not waiter.done():
-        waiter.set_result(None)
+def resolve(waiter: asyncio.Future[None]) -> bool:
+    """Wake whoever waits on ``waiter``; False (and nothing happens) if it is already done."""
+    if waiter.done():
+        return False
+    waiter.set_result(None)
+    return True
 
 
 async def wait_on(waiter: asyncio.Future[None], seconds: float) -> None:

@@ -61,6 +61,22 @@ async def migrated_database(url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database of each kind, empty: a SQLite file, or a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'pilothouse.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """``database_url`` migrated and connected."""
+    async with migrated_database(database_url) as instance:
+        yield instance
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
     """Settings selecting the storage: SQLite + in-process bus, or PostgreSQL + Redis."""
     if request.param == "sqlite":

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -15,22 +13,8 @@ from pilothouse.commands.models import Command, CommandStatus
 from pilothouse.commands.retention import CommandRetention
 from pilothouse.settings import Settings
 from pilothouse.store.database import Database
-from tests.debug_api.conftest import FakeClock, MakeHarness, migrated_database
+from tests.debug_api.conftest import FakeClock, MakeHarness
 from tests.debug_api.test_writer_checkpoint import command_state
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'retention.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    async with migrated_database(database_url) as instance:
-        yield instance
 
 
 async def store(

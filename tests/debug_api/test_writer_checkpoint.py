@@ -253,13 +253,15 @@ async def test_no_second_checkpoint_while_one_is_running(db_path: Path, database
     await checkpointer.close()
 
 
+def locked() -> None:
+    """A checkpoint that finds the database locked."""
+    raise sqlite3.OperationalError("database is locked")
+
+
 async def test_failed_checkpoint_is_logged_and_a_later_one_runs(
     db_path: Path, database: Database, log_lines: Callable[[], list[dict[str, Any]]]
 ) -> None:
     checkpointer = Checkpointer(db_path, interval=0.0)
-
-    def locked() -> None:
-        raise sqlite3.OperationalError("database is locked")
 
     failing = count_calls(checkpointer, locked)
     checkpointer.after_commit()
@@ -281,9 +283,6 @@ async def test_failed_checkpoint_is_logged_and_a_later_one_runs(
 
 async def test_failed_checkpoint_waits_for_the_interval(db_path: Path, database: Database) -> None:
     checkpointer = Checkpointer(db_path, interval=60.0)
-
-    def locked() -> None:
-        raise sqlite3.OperationalError("database is locked")
 
     calls = count_calls(checkpointer, locked)
     checkpointer.after_commit()

@@ -3,12 +3,9 @@ what it stores must read back exactly as what SQLAlchemy stores for the same val
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select, text
 
 from pilothouse.audit.models import AuditEvent
@@ -16,22 +13,6 @@ from pilothouse.audit.service import Actor, AuditAction, AuditOutcome, event_val
 from pilothouse.commands.models import Command, CommandState, CommandStatus
 from pilothouse.commands.writer import CommandWriter
 from pilothouse.store.database import Database
-from tests.debug_api.conftest import migrated_database
-from tests.foundation.conftest import postgres_url  # noqa: F401 - fixture
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'pilothouse.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    async with migrated_database(database_url) as instance:
-        yield instance
 
 
 def full_state(command_id: str) -> CommandState:

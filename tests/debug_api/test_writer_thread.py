@@ -102,6 +102,13 @@ async def stored_audit_events(database: Database) -> int:
         return int(await session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
 
 
+def assert_kept_for_a_retry(writer: CommandWriter, db_path: Path, states: list[CommandState]) -> None:
+    """A failed batch: rolled back (nothing stored, nothing marked stored) and still staged."""
+    assert rows(db_path) == 0
+    assert not any(state.persisted for state in states)
+    assert all(writer.is_staged(state.id) for state in states)
+
+
 def write_failures(log_lines: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return [line for line in log_lines() if line["event"] == "command_write_failed"]
 
@@ -261,11 +268,8 @@ async def test_failed_thread_write_keeps_its_batch_for_a_later_flush(
         await writer.flush()
     assert is_writer_thread(spy.threads[0])
     assert len(write_failures(log_lines)) == 1
-    # Rolled back, and kept: nothing stored, nothing marked stored.
-    assert rows(db_path) == 0
+    assert_kept_for_a_retry(writer, db_path, states)
     assert await stored_audit_events(database) == 0
-    assert not any(state.persisted for state in states)
-    assert all(writer.is_staged(state.id) for state in states)
 
     await writer.flush()
     assert len(spy.threads) == 2
@@ -298,9 +302,7 @@ async def test_cancelled_during_a_thread_write_that_fails_raises_its_error_and_k
         gate.release.set()
     with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
         await flushing
-    assert rows(db_path) == 0
-    assert not any(state.persisted for state in states)
-    assert all(writer.is_staged(state.id) for state in states)
+    assert_kept_for_a_retry(writer, db_path, states)
 
     spy.before = None
     await writer.flush()

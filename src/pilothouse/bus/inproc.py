@@ -52,9 +52,7 @@ class _WorkQueue:
 
     def wake_one(self) -> None:
         while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
+            if resolve(self.waiters.popleft()):
                 return
 
     def wake_all(self) -> None:
