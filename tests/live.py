@@ -14,6 +14,8 @@ from typing import Any, Protocol, TypeVar
 
 import uvicorn
 
+from pilothouse.serving import server_options
+
 T = TypeVar("T")
 
 
@@ -73,18 +75,10 @@ class ServedApp:
 
 async def serve(app: Any) -> ServedApp:
     """``app`` on uvicorn at 127.0.0.1 on a free port, once it accepts connections."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=0,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            # Long polls of executors that are gone would otherwise hold the shutdown.
-            timeout_graceful_shutdown=1,
-        )
-    )
+    # As `pilothouse serve` serves it, except that long polls of executors that are gone would
+    # otherwise hold the shutdown.
+    options = server_options(timeout_graceful_shutdown=1)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, **options))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

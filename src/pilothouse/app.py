@@ -53,8 +53,9 @@ from pilothouse.ratelimit.middleware import RateLimitHeadersMiddleware
 from pilothouse.ratelimit.router import rate_limiter_lifespan
 from pilothouse.ratelimit.router import router as ratelimit_router
 from pilothouse.resources.router import router as resources_router
-from pilothouse.routing import LeanRouteDispatch
+from pilothouse.routing import LeanFastAPI
 from pilothouse.runtime import settle_garbage_collector
+from pilothouse.serving import server_options
 from pilothouse.sessions.router import router as sessions_router
 from pilothouse.sessions.router import sessions_lifespan
 from pilothouse.settings import ConfigurationError, Settings, ensure_jwt_secret
@@ -131,7 +132,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    app = FastAPI(
+    app = LeanFastAPI(
         title="Pilothouse",
         version=__version__,
         description=DESCRIPTION,
@@ -152,8 +153,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = Metrics()
     install_error_handlers(app)
     # Added last = outermost: the request context wraps everything, including the 413. The
-    # routes every command passes through are dispatched inside all of ours.
-    app.add_middleware(LeanRouteDispatch, routes=lambda: app.routes)
+    # routes every command passes through (lean routes) get these too, and no other middleware.
     app.add_middleware(RequestBodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
 
@@ -198,16 +198,5 @@ def run_server(settings: Settings) -> None:
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        # Our logging setup stays in force; the middleware writes the access log.
-        log_config=None,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        # A failing startup (database, migrations, Redis) must stop the process.
-        lifespan="on",
-        proxy_headers=True,
-        server_header=False,
-        timeout_graceful_shutdown=10,
-        # Kubilitics: "Server sends ping every 30 seconds; client must respond with pong".
-        ws_ping_interval=30.0,
-        ws_ping_timeout=30.0,
+        **server_options(log_level=settings.log_level.lower()),
     )

@@ -23,6 +23,7 @@ import uvicorn
 from pilothouse.app import create_app
 from pilothouse.bootstrap import bootstrap_cluster_access, register_direct_cluster
 from pilothouse.observability.logging import configure_logging
+from pilothouse.serving import server_options
 from pilothouse.settings import load_settings
 from pilothouse.sim.cluster import SimCluster
 from pilothouse.sim.scenario import install, load_scenario
@@ -125,17 +126,8 @@ async def run_demo(*, port: int, scenario: str, state_dir: Path, seed: int = 0) 
     )
     url = f"http://127.0.0.1:{port}"
 
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings),
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-        )
-    )
+    options = server_options(log_level="warning")
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, **options))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

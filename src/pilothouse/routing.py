@@ -23,9 +23,10 @@ common error handlers apply (``errors.exception_response``).
 Lean routes are matched before every other route, so include their routers first and give them
 paths no earlier route claims.
 
-:class:`LeanRouteDispatch` (a middleware, innermost of ours) sends requests for lean routes
-straight to them, skipping the rest of the middleware stack and the router; a lean route reached
-through the router behaves the same, a little slower.
+:class:`LeanFastAPI` puts :class:`LeanRouteDispatch` in front of FastAPI's middleware: requests for
+lean routes go through the app's own middleware (``add_middleware``) straight to them, without
+FastAPI's outer layers and the router. A lean route in a plain FastAPI app is reached through the
+router and behaves the same, a little slower.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ from __future__ import annotations
 import inspect
 import json
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import request_params_to_args
 from fastapi.encoders import jsonable_encoder
@@ -44,12 +46,13 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.utils import is_body_allowed_for_status_code
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.datastructures import QueryParams
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import compile_path
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pilothouse.errors import exception_response
+from pilothouse.errors import exception_response, internal_error_response
 
 if TYPE_CHECKING:
     from fastapi._compat import ModelField
@@ -279,15 +282,29 @@ class _LeanHandler:
 
 
 class LeanRouteDispatch:
-    """Sends requests for lean routes straight to them (see the module docstring). ``routes``
-    gives the app's routes (``app.routes``); they are read on the first request, once every
-    router has been included."""
+    """The front of a :class:`LeanFastAPI` app: a request for a lean route goes through the app's
+    own middleware (``middleware``, the app's ``user_middleware``) straight to the route; any
+    other request, and any other scope, goes to ``app``, FastAPI's whole stack. ``routes`` gives
+    the app's routes (``app.routes``); they are read on the first request, once every router has
+    been included.
 
-    def __init__(self, app: ASGIApp, routes: Callable[[], Iterable[Any]]) -> None:
+    Lean requests so skip FastAPI's outer layers (its server-error, telemetry and body-limit
+    middleware), each a coroutine every resumption of the request passes through, and the
+    router. Errors are answered as there: the route answers its errors with the common body, and
+    a bug gets the common 500 (from RequestContextMiddleware, or from here without it).
+    """
+
+    def __init__(
+        self, app: ASGIApp, routes: Callable[[], Iterable[Any]], middleware: Sequence[Middleware] = ()
+    ) -> None:
         self.app = app
         self._routes = routes
         self._exact: dict[tuple[str, str], LeanRoute] | None = None
         self._templated: list[tuple[re.Pattern[str], frozenset[str], LeanRoute]] = []
+        lean: ASGIApp = _respond
+        for cls, args, kwargs in reversed(middleware):
+            lean = cls(lean, *args, **kwargs)
+        self._lean = lean
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -302,10 +319,27 @@ class LeanRouteDispatch:
                 scope["route"] = route
                 scope["endpoint"] = route.endpoint
                 scope["path_params"] = path_params
-                response = await route.lean_respond(Request(scope, receive, send))
-                await response(scope, receive, send)
+                await self._serve_lean(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+    async def _serve_lean(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # What FastAPI's server-error middleware does for its requests: an exception that
+        # escapes (a bug; RequestContextMiddleware answers those itself) gets the common 500 if
+        # nothing was sent yet, and goes on to the server, which logs it.
+        started = False
+
+        async def send_noting_start(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self._lean(scope, receive, send_noting_start)
+        except Exception as exc:
+            if not started:
+                await internal_error_response(exc)(scope, receive, send)
+            raise
 
     def _match_templated(self, method: str, path: str) -> tuple[LeanRoute | None, dict[str, Any]]:
         for pattern, methods, route in self._templated:
@@ -330,3 +364,20 @@ class LeanRouteDispatch:
                 for method in methods:
                     exact[(method, path)] = route
         self._exact = exact
+
+
+async def _respond(scope: Scope, receive: Receive, send: Send) -> None:
+    """The lean route :class:`LeanRouteDispatch` found, answering the request."""
+    route: LeanRoute = scope["route"]
+    response = await route.lean_respond(Request(scope, receive, send))
+    await response(scope, receive, send)
+
+
+class LeanFastAPI(FastAPI):
+    """FastAPI, with requests for its lean routes dispatched in front of FastAPI's own middleware
+    (see :class:`LeanRouteDispatch`)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return LeanRouteDispatch(
+            super().build_middleware_stack(), routes=lambda: self.routes, middleware=self.user_middleware
+        )

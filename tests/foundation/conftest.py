@@ -36,6 +36,7 @@ from pilothouse.bus.inproc import InProcessBus
 from pilothouse.bus.redis import RedisBus
 from pilothouse.errors import NotFound, RateLimited
 from pilothouse.observability.logging import bind_principal, configure_logging, current_context
+from pilothouse.serving import server_options
 from pilothouse.settings import Settings
 
 POSTGRES_URL = os.environ.get(
@@ -175,14 +176,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def live_server(settings: Settings) -> AsyncIterator[str]:
     """The test app served by a real uvicorn on 127.0.0.1 and a free port; yields its base URL."""
-    config = uvicorn.Config(
-        build_test_app(settings),
-        host="127.0.0.1",
-        port=0,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-    )
+    config = uvicorn.Config(build_test_app(settings), host="127.0.0.1", port=0, **server_options())
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     try:

@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pilothouse.app import create_app
 from pilothouse.errors import NotFound, Unauthorized, install_error_handlers
-from pilothouse.routing import LeanRoute, LeanRouteDispatch
+from pilothouse.routing import LeanFastAPI, LeanRoute
 from pilothouse.settings import Settings
 
 # --- The endpoints, declared once per router ------------------------------------------------
@@ -212,20 +212,24 @@ def declare(router: APIRouter) -> None:
 
 
 class RouterReached:
-    """Records the paths that reach FastAPI (added before LeanRouteDispatch: inside it)."""
+    """A middleware recording the paths that went through FastAPI's router (which marks the scope)
+    and the paths it saw at all."""
 
-    def __init__(self, app: ASGIApp, reached: list[str]) -> None:
+    def __init__(self, app: ASGIApp, reached: list[str], seen: list[str] | None = None) -> None:
         self.app = app
         self.reached = reached
+        self.seen = seen if seen is not None else []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            self.reached.append(scope["path"])
         await self.app(scope, receive, send)
+        if scope["type"] == "http":
+            self.seen.append(scope["path"])
+            if "router" in scope:
+                self.reached.append(scope["path"])
 
 
-def build_app(*, dispatch: bool, reached: list[str] | None = None) -> FastAPI:
-    app = FastAPI()
+def build_app(*, dispatch: bool, reached: list[str] | None = None, seen: list[str] | None = None) -> FastAPI:
+    app = LeanFastAPI() if dispatch else FastAPI()
     install_error_handlers(app)
     app.add_exception_handler(Teapot, teapot_handler)
     plain = APIRouter(prefix="/plain")
@@ -235,9 +239,7 @@ def build_app(*, dispatch: bool, reached: list[str] | None = None) -> FastAPI:
     app.include_router(plain)
     app.include_router(lean)
     if reached is not None:
-        app.add_middleware(RouterReached, reached=reached)
-    if dispatch:
-        app.add_middleware(LeanRouteDispatch, routes=lambda: app.routes)
+        app.add_middleware(RouterReached, reached=reached, seen=seen)
     return app
 
 
@@ -769,14 +771,16 @@ def test_refused_when_the_route_is_added() -> None:
 
 
 async def test_exact_and_templated_lean_paths_are_dispatched(reached: list[str]) -> None:
-    app = build_app(dispatch=True, reached=reached)
+    seen: list[str] = []
+    app = build_app(dispatch=True, reached=reached, seen=seen)
     async with client_for(app) as client:
         assert (await client.post("/lean/things", json=VALID)).status_code == 200
         assert (await client.get("/lean/items/abc")).status_code == 200
         assert (await client.get("/lean/items/ABC")).status_code == 422
         assert (await client.get("/plain/items/abc")).status_code == 200
-    # Only the plain route went through FastAPI's router.
+    # Only the plain route went through FastAPI's router; the app's middleware saw every request.
     assert reached == ["/plain/items/abc"]
+    assert seen == ["/lean/things", "/lean/items/abc", "/lean/items/ABC", "/plain/items/abc"]
     lean_route, plain_route = SEEN_ROUTES
     assert isinstance(lean_route, LeanRoute)
     assert lean_route.path == "/lean/items/{name}"
@@ -828,7 +832,7 @@ async def test_app_exception_handlers_apply_through_the_router() -> None:
 async def test_documented_difference_lean_routes_match_first(dispatch: bool) -> None:
     """routing.py documents it: under the dispatcher lean routes are matched before every other
     route (the router keeps declaration order)."""
-    app = FastAPI()
+    app = LeanFastAPI() if dispatch else FastAPI()
     install_error_handlers(app)
 
     @app.get("/lean/items/special")
@@ -838,8 +842,6 @@ async def test_documented_difference_lean_routes_match_first(dispatch: bool) -> 
     lean = APIRouter(prefix="/lean", route_class=LeanRoute)
     declare(lean)
     app.include_router(lean)
-    if dispatch:
-        app.add_middleware(LeanRouteDispatch, routes=lambda: app.routes)
     async with client_for(app) as client:
         response = await client.get("/lean/items/special")
     assert response.status_code == 200
@@ -876,9 +878,7 @@ def test_real_app_lean_routes_and_their_security(settings: Settings) -> None:
     assert "security" not in paths["/agent/commands"]["get"]
     assert "security" not in paths["/agent/results"]["post"]
     assert {parameter["name"] for parameter in paths["/agent/commands"]["get"]["parameters"]} == {"wait"}
-    # Innermost of the app's middleware.
-    middleware: list[Any] = [entry.cls for entry in app.user_middleware]
-    assert middleware[-1] is LeanRouteDispatch
+    assert isinstance(app, LeanFastAPI)
 
 
 def test_query_strings_are_parsed_once_and_the_cache_is_bounded() -> None:

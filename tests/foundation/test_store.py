@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import random
 import shutil
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import String, inspect, text
+from sqlalchemy import JSON, Dialect, String, inspect, select, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
+from pilothouse.audit.clock import UtcDateTime, as_utc
 from pilothouse.store import migrate
-from pilothouse.store.database import NAMING_CONVENTION, Base, Database, create_engine
+from pilothouse.store.database import NAMING_CONVENTION, Base, Database, create_engine, json_text
 from pilothouse.store.migrate import (
     MIGRATIONS_DIR,
     alembic_config,
@@ -117,6 +124,13 @@ class _Parent(_Scratch):
     name: Mapped[str] = mapped_column(String(50), unique=True)
 
 
+class _Document(_Scratch):
+    __tablename__ = "scratch_document"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    body: Mapped[Any] = mapped_column(JSON)
+    at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
 async def _add_then_fail(database: Database) -> None:
     async with database.session() as session:
         session.add(_Parent(id=2, name="discarded"))
@@ -160,6 +174,87 @@ async def test_session_commits_or_rolls_back(database_url: str) -> None:
         assert [constraint["name"] for constraint in constraints] == ["uq_scratch_parent_name"]
     finally:
         await database.dispose()
+
+
+# What orjson writes, and what it refuses and json.dumps writes instead.
+JSON_VALUES: list[Any] = [
+    {"args": ["get", "pods", "-l", 'app="web"'], "nested": {"list": [1, 2.5, None, True, "\u00fc"]}},
+    ["a", "b"],
+    2**70,
+    {1: "an integer key", "2": "a string key"},
+    None,
+]
+
+
+def test_json_text_is_json_for_everything_json_dumps_takes() -> None:
+    assert json_text({"a": [1, "\u00fc"]}) == '{"a":[1,"\u00fc"]}'
+    for value in JSON_VALUES:
+        assert json.loads(json_text(value)) == json.loads(json.dumps(value))
+
+
+async def test_json_columns_and_utc_timestamps_round_trip(database_url: str) -> None:
+    database = Database(database_url)
+    await database.connect()
+    try:
+        async with database.engine.begin() as connection:
+            await connection.run_sync(_Scratch.metadata.create_all)
+        moments = [
+            datetime(2026, 11, 23, 1, 2, 3, 456789, tzinfo=UTC),
+            datetime(2026, 11, 23, 1, 2, 3, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+            datetime(2026, 11, 23, 1, 2, 3),  # naive: taken as UTC
+            None,
+        ]
+        async with database.session() as session:
+            for index, value in enumerate(JSON_VALUES):
+                session.add(_Document(id=index, body=value, at=moments[index % len(moments)]))
+        async with database.session() as session:
+            rows = (await session.scalars(select(_Document).order_by(_Document.id))).all()
+        assert [row.body for row in rows] == [json.loads(json.dumps(value)) for value in JSON_VALUES]
+        for row in rows:
+            moment = moments[row.id % len(moments)]
+            assert row.at == (as_utc(moment) if moment is not None else None)
+    finally:
+        await database.dispose()
+
+
+def test_utc_datetime_binds_on_sqlite_exactly_as_sqlalchemys_own_chain() -> None:
+    """SQLite compares stored timestamps as text (retention, ordering, rows written before an
+    upgrade), so the faster bind must write the very text SQLAlchemy's processors write."""
+
+    class StockUtcDateTime(UtcDateTime):
+        cache_ok = True
+
+        def bind_processor(self, dialect: Dialect) -> Any:
+            return TypeDecorator.bind_processor(self, dialect)
+
+    dialect = sqlite.dialect()
+    fast = UtcDateTime()._cached_bind_processor(dialect)
+    stock = StockUtcDateTime()._cached_bind_processor(dialect)
+    assert fast is not None
+    assert stock is not None
+    pick = random.Random(7)
+    values: list[Any] = [
+        None,
+        datetime(1, 1, 1),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 3, 4, 5, 6, 7),
+    ]
+    for _ in range(2000):
+        naive = datetime(
+            pick.randint(2, 9998),
+            pick.randint(1, 12),
+            pick.randint(1, 28),
+            pick.randint(0, 23),
+            pick.randint(0, 59),
+            pick.randint(0, 59),
+            pick.choice([0, pick.randint(0, 999_999)]),
+        )
+        offset = timezone(timedelta(minutes=pick.randint(-900, 900)))
+        values += [naive, naive.replace(tzinfo=UTC), naive.replace(tzinfo=offset)]
+    for value in values:
+        assert fast(value) == stock(value), value
+    assert fast(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02 03:04:05.000000"
 
 
 async def test_ping_and_dialect(database_url: str) -> None:

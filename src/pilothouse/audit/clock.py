@@ -54,6 +54,26 @@ class UtcDateTime(TypeDecorator[datetime]):
         # values must compare as text in one zone, so hand it naive UTC.
         return moment.replace(tzinfo=None) if dialect.name == "sqlite" else moment
 
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        stock = super().bind_processor(dialect)
+        if dialect.name != "sqlite" or stock is None:
+            return stock
+
+        # What the stock chain (process_bind_param, then SQLite's DATETIME formatting its
+        # storage format with the % operator) writes, in one C call: 4 µs a value was a tenth
+        # of the command writer's time on the event loop.
+        def process(value: Any) -> Any:
+            if not isinstance(value, datetime):
+                return stock(value)
+            if value.tzinfo is UTC:
+                # The common case: drop the "+00:00".
+                return value.isoformat(" ", "microseconds")[:-6]
+            if value.tzinfo is not None:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            return value.isoformat(" ", "microseconds")
+
+        return process
+
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None

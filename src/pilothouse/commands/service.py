@@ -330,7 +330,7 @@ class CommandService:
                 session.add(Command(**state.values()))
             state.persisted = True
         if self.metrics is not None:
-            self.metrics.submitted.labels(state.kind).inc()
+            self.metrics.count_submitted(state.kind)
         return state
 
     async def start(self, state: CommandState) -> None:
@@ -765,9 +765,8 @@ class CommandService:
 
     def _count_final(self, command: Command | CommandState, status: CommandStatus, now: datetime) -> None:
         if self.metrics is not None:
-            self.metrics.finished.labels(command.kind, status.value).inc()
-            self.metrics.duration.labels(command.kind).observe(
-                max(0.0, (now - command.created_at).total_seconds())
+            self.metrics.count_finished(
+                command.kind, status.value, max(0.0, (now - command.created_at).total_seconds())
             )
 
     async def _sweep_forever(self) -> None:

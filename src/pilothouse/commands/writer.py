@@ -39,7 +39,7 @@ from sqlalchemy.util import greenlet_spawn
 from pilothouse.audit.models import AuditEvent
 from pilothouse.commands.models import MUTABLE_COLUMNS, Command, CommandState
 from pilothouse.observability.logging import get_logger
-from pilothouse.store.database import Database, sqlite_file, sqlite_pragmas
+from pilothouse.store.database import Database, json_text, sqlite_file, sqlite_pragmas
 
 log = get_logger(__name__)
 
@@ -182,7 +182,11 @@ def _loop_engine(database: Database) -> tuple[Engine, Checkpointer] | None:
     path = sqlite_file(database.url)
     if path is None:
         return None
-    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0, "check_same_thread": False})
+    engine = create_engine(
+        f"sqlite:///{path}",
+        connect_args={"timeout": 0, "check_same_thread": False},
+        json_serializer=json_text,
+    )
     event.listen(
         engine,
         "connect",

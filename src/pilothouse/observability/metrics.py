@@ -11,7 +11,7 @@ and status codes to their class (``2xx``), so the number of series stays bounded
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Generic, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -30,6 +30,24 @@ _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OP
 
 # Buckets from 5 ms (a cached read) to 60 s (a long poll or a slow command).
 _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+_Metric = TypeVar("_Metric", Counter, Gauge, Histogram)
+
+
+class Children(Generic[_Metric]):
+    """A labelled metric's children by label values. ``labels()`` takes a lock and builds its key
+    on every call (~3 µs); the label sets here are bounded, and so is this map."""
+
+    def __init__(self, metric: _Metric) -> None:
+        self._metric: _Metric = metric
+        self._children: dict[tuple[str, ...], _Metric] = {}
+
+    def __call__(self, *values: str) -> _Metric:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
 
 
 def method_label(method: str) -> str:
@@ -73,31 +91,15 @@ class Metrics:
             ("route",),
             registry=self.registry,
         )
-
-        # Label children by label values: ``labels()`` takes a lock and builds a key on every
-        # call; the label sets are bounded, so these maps are too.
-        self._requests: dict[tuple[str, str, str], Any] = {}
-        self._durations: dict[tuple[str, str], Any] = {}
-        self._in_progress: dict[str, Any] = {}
-
-    def in_progress(self, method: str) -> Any:
-        """The in-progress gauge of ``method`` (already a method label)."""
-        child = self._in_progress.get(method)
-        if child is None:
-            child = self._in_progress[method] = self.http_requests_in_progress.labels(method)
-        return child
+        self._requests = Children(self.http_requests)
+        self._durations = Children(self.http_request_duration)
+        # The in-progress gauge of a method (already a method label).
+        self.in_progress = Children(self.http_requests_in_progress)
 
     def observe_request(self, method: str, route: str, status: int, duration_seconds: float) -> None:
         method = method_label(method)
-        key = (method, route, status_class(status))
-        counter = self._requests.get(key)
-        if counter is None:
-            counter = self._requests[key] = self.http_requests.labels(*key)
-        counter.inc()
-        histogram = self._durations.get(key[:2])
-        if histogram is None:
-            histogram = self._durations[key[:2]] = self.http_request_duration.labels(method, route)
-        histogram.observe(duration_seconds)
+        self._requests(method, route, status_class(status)).inc()
+        self._durations(method, route).observe(duration_seconds)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
@@ -133,3 +135,13 @@ class CommandMetrics:
             buckets=_DURATION_BUCKETS,
             registry=registry,
         )
+        self._submitted = Children(self.submitted)
+        self._finished = Children(self.finished)
+        self._durations = Children(self.duration)
+
+    def count_submitted(self, kind: str) -> None:
+        self._submitted(kind).inc()
+
+    def count_finished(self, kind: str, status: str, seconds: float) -> None:
+        self._finished(kind, status).inc()
+        self._durations(kind).observe(seconds)

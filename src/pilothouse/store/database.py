@@ -10,12 +10,14 @@ fails at an arbitrary point, so every load must be explicit (``selectinload``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import CursorResult, DateTime, MetaData, Result, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -40,6 +42,17 @@ class Base(DeclarativeBase):
     # Every timestamp is timezone-aware; naive datetimes are a bug waiting to happen
     # when SQLite and PostgreSQL disagree about them.
     type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+def json_text(value: Any) -> str:
+    """How every engine writes JSON columns: with orjson, about ten times faster than the stdlib
+    (whose encoder was the writer's largest bind cost), and through ``json.dumps`` for what orjson
+    refuses (integers over 64 bits, keys that are not strings). Text is compared nowhere: the
+    columns are only ever read back as JSON."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
 
 
 def is_sqlite_memory(url: URL) -> bool:
@@ -81,7 +94,7 @@ def create_engine(database_url: str, *, echo: bool = False, **kwargs: Any) -> As
     """An async engine with the per-dialect settings Pilothouse relies on."""
     url = make_url(database_url)
     backend = url.get_backend_name()
-    options: dict[str, Any] = {"echo": echo}
+    options: dict[str, Any] = {"echo": echo, "json_serializer": json_text}
     if backend == "sqlite":
         db_file = sqlite_file(url)
         if db_file is not None:
