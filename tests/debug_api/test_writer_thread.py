@@ -5,7 +5,6 @@ that may still commit be written again, and a failed thread write keeps its batc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -255,6 +254,38 @@ async def test_writer_task_cancelled_by_close_during_a_thread_write(
     assert await stored_audit_events(database) == 3
 
 
+async def test_close_cancelled_meanwhile_writes_what_is_staged_then_is_cancelled(
+    writer: CommandWriter, database: Database
+) -> None:
+    """close() is not given up half done (the staged rows would be lost), nor does it swallow
+    its caller's cancellation: that takes effect once close() has finished."""
+    gate = Gate()
+    spy = WriteSpy(writer, gate)
+    writer.start()
+    task = writer._task
+    assert task is not None
+    first = stage_batch(writer, THREAD_MIN_ROWS, 0)
+    flushing = asyncio.create_task(writer.flush())
+    try:
+        await gate.wait_entered()
+        late = stage_batch(writer, 1, 1, start=100)  # staged, due later: close() writes it
+        closing = asyncio.create_task(writer.close())
+        await asyncio.sleep(0.01)
+        closing.cancel()
+        closing.cancel()
+        await asyncio.sleep(0.01)
+        assert not closing.done()
+    finally:
+        gate.release.set()
+    await asyncio.wait([closing], timeout=10)
+    assert closing.cancelled()
+    await flushing
+    assert task.cancelled()
+    assert len(spy.threads) == 2
+    assert writer._thread is None
+    assert await stored_commands(database) == values_of(first + late)
+
+
 async def test_failed_thread_write_keeps_its_batch_for_a_later_flush(
     writer: CommandWriter,
     database: Database,
@@ -345,26 +376,49 @@ async def test_big_and_small_batches_after_close_are_still_written(
     assert await stored_commands(database) == values_of(big + small)
 
 
+async def test_a_timeout_around_close_is_a_timeout_once_close_is_done(
+    writer: CommandWriter, database: Database
+) -> None:
+    gate = Gate()
+    WriteSpy(writer, gate)
+    states = stage_batch(writer, THREAD_MIN_ROWS, 0)
+    release = asyncio.get_running_loop().call_later(0.1, gate.release.set)
+
+    async def close_within_a_timeout() -> None:
+        async with asyncio.timeout(0.02):
+            await writer.close()
+
+    try:
+        with pytest.raises(TimeoutError):
+            await close_within_a_timeout()
+    finally:
+        release.cancel()
+        gate.release.set()
+    assert await stored_commands(database) == values_of(states)
+
+
 async def test_a_second_cancellation_during_a_thread_write_writes_nothing_twice(
     writer: CommandWriter, database: Database, log_lines: Callable[[], list[dict[str, Any]]]
 ) -> None:
     gate = Gate()
     spy = WriteSpy(writer, gate)
     writer.start()
+    task = writer._task
+    assert task is not None
     for index in range(THREAD_MIN_ROWS):
         writer.audit(audit_values(f"cmd_{index}"))
     writer.nudge()
     try:
         await gate.wait_entered()
-        closing = asyncio.create_task(writer.close())
-        await asyncio.sleep(0.01)  # close() has cancelled the writer's task once
-        closing.cancel()  # and its own caller gives up: close's ``await task`` cancels it again
+        task.cancel()
         await asyncio.sleep(0.01)
-        assert not closing.done()
+        task.cancel()  # again, while the first waits for the write
+        await asyncio.sleep(0.01)
+        assert not task.done()
     finally:
         gate.release.set()
-    with contextlib.suppress(asyncio.CancelledError):
-        await closing
+    await asyncio.wait([task], timeout=10)
+    assert task.cancelled()
     assert len(spy.threads) == 1
     assert not write_failures(log_lines)
     assert await stored_audit_events(database) == THREAD_MIN_ROWS

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -13,6 +14,7 @@ import pilothouse
 from pilothouse.bus.inproc import InProcessBus
 from pilothouse.bus.redis import RedisBus
 from pilothouse.observability.health import HealthChecker
+from pilothouse.observability.metrics import CommandMetrics, Metrics
 from pilothouse.settings import Settings
 from pilothouse.store.database import Database
 
@@ -133,6 +135,38 @@ async def test_metrics_use_route_templates_and_status_classes(client: httpx.Asyn
     assert durations["/_test/sessions/{session_id}"] == 3
     # Process metrics come along for free.
     assert _samples(text, "process_cpu_seconds_total")
+
+
+async def test_requests_in_progress_are_counted_while_they_run(client: httpx.AsyncClient) -> None:
+    def in_progress(text: str) -> dict[str, float]:
+        return {
+            labels["method"]: value
+            for labels, value in _samples(text, "pilothouse_http_requests_in_progress")
+        }
+
+    # The scrape itself is in progress while the gauge is read.
+    assert in_progress((await client.get("/metrics")).text) == {"GET": 1}
+    await client.post("/health")
+    assert in_progress((await client.get("/metrics")).text) == {"GET": 1, "POST": 0}
+
+
+def test_command_metrics_count_by_kind_and_status() -> None:
+    metrics = Metrics(process_collectors=False)
+    commands = CommandMetrics(metrics.registry)
+    for _ in range(3):
+        commands.count_submitted("kubectl")
+    commands.count_finished("kubectl", "success", 0.2)
+    commands.count_finished("kubectl", "timeout", 30.0)
+    commands.count_finished("kubectl", "success", 0.4)
+    text = metrics.render()[0].decode()
+    assert _samples(text, "pilothouse_commands_submitted_total") == [({"kind": "kubectl"}, 3.0)]
+    finished = {
+        labels["status"]: value for labels, value in _samples(text, "pilothouse_commands_finished_total")
+    }
+    assert finished == {"success": 2.0, "timeout": 1.0}
+    ((labels, total),) = _samples(text, "pilothouse_command_duration_seconds_sum")
+    assert labels == {"kind": "kubectl"}
+    assert total == pytest.approx(30.6)
 
 
 async def test_unknown_methods_collapse_into_one_label(client: httpx.AsyncClient) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from pilothouse.bus.base import Message
 from pilothouse.bus.inproc import InProcessBus
-from pilothouse.waiting import resolve, wait_on
+from pilothouse.waiting import outlast_cancellation, resolve, wait_on
 
 # A lost wake shows as a consumer that waits its whole (long) wait: fail instead of hanging.
 pytestmark = pytest.mark.timeout(30)
@@ -252,3 +252,58 @@ async def test_fewer_messages_than_waiting_consumers_go_one_each_and_the_rest_wa
         consumer.cancel()
     await asyncio.gather(*waiting, return_exceptions=True)
     assert waiters(bus) == []
+
+
+# --- outlast_cancellation -------------------------------------------------------------------
+
+
+async def test_outlast_cancellation_finishes_the_work_then_delivers_the_cancellation_once() -> None:
+    release = asyncio.Event()
+    finished: list[str] = []
+
+    async def work() -> str:
+        await release.wait()
+        finished.append("done")
+        return "result"
+
+    results: list[str] = []
+
+    async def caller() -> None:
+        results.append(await outlast_cancellation(asyncio.ensure_future(work())))
+        await asyncio.sleep(0)  # the next wait: the cancellation arrives here
+
+    calling = asyncio.create_task(caller())
+    await asyncio.sleep(0)
+    calling.cancel()
+    await asyncio.sleep(0)
+    calling.cancel()
+    await asyncio.sleep(0)
+    assert not calling.done()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await calling
+    assert finished == ["done"]
+    assert results == ["result"]
+    assert calling.cancelling() == 2  # the two requests, and no third of its own
+
+
+async def test_outlast_cancellation_returns_or_raises_as_the_work_does() -> None:
+    async def fails() -> None:
+        raise ValueError("no")
+
+    assert await outlast_cancellation(asyncio.ensure_future(asyncio.sleep(0, "fine"))) == "fine"
+    with pytest.raises(ValueError, match="no"):
+        await outlast_cancellation(asyncio.ensure_future(fails()))
+
+
+async def test_a_timeout_around_outlast_cancellation_stays_a_timeout() -> None:
+    work = asyncio.ensure_future(asyncio.sleep(0.05, "done"))
+
+    async def within_a_timeout() -> None:
+        async with asyncio.timeout(0.01):
+            await outlast_cancellation(work)
+            await asyncio.sleep(0)  # the caller's next wait, where the cancellation arrives
+
+    with pytest.raises(TimeoutError):
+        await within_a_timeout()
+    assert work.result() == "done"

@@ -40,6 +40,7 @@ from pilothouse.audit.models import AuditEvent
 from pilothouse.commands.models import MUTABLE_COLUMNS, Command, CommandState
 from pilothouse.observability.logging import get_logger
 from pilothouse.store.database import Database, json_text, sqlite_file, sqlite_pragmas
+from pilothouse.waiting import outlast_cancellation
 
 log = get_logger(__name__)
 
@@ -374,13 +375,18 @@ class CommandWriter:
             self._task = asyncio.create_task(self._run(), name="command-writer")
 
     async def close(self) -> None:
-        """Write what is left and stop."""
+        """Write what is left and stop. A cancellation meanwhile takes effect once that is done:
+        what is staged is not given up."""
+        await outlast_cancellation(asyncio.ensure_future(self._close()))
+        # A cancellation that came meanwhile arrives here, inside the caller's own timeout if any.
+        await asyncio.sleep(0)
+
+    async def _close(self) -> None:
         self._closing = True
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait((task,))
         for key in self._due:
             self._due[key] = 0.0
         for _ in range(3):
@@ -520,22 +526,7 @@ class CommandWriter:
         (the batch is then kept for a retry)."""
         if self._thread is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="command-writer")
-        future = asyncio.get_running_loop().run_in_executor(self._thread, write)
-        cancelled = False
-        while not future.done():
-            try:
-                # Unlike awaiting the future, this neither cancels it nor raises its error.
-                await asyncio.wait((future,))
-            except asyncio.CancelledError:
-                cancelled = True
-        if cancelled:
-            task = asyncio.current_task()
-            assert task is not None
-            # Delivered again, once, without counting as a new request (asyncio.timeout relies on
-            # the count to tell its own cancellation from someone else's).
-            task.uncancel()
-            task.cancel()
-        future.result()
+        await outlast_cancellation(asyncio.get_running_loop().run_in_executor(self._thread, write))
 
     def _write_on_sqlite(self, statements: BoundStatements) -> None:
         """One transaction on the writer's own connection, held for its lifetime (a pool

@@ -11,6 +11,7 @@ and status codes to their class (``2xx``), so the number of series stays bounded
 
 from __future__ import annotations
 
+import functools
 from typing import Generic, TypeVar
 
 from prometheus_client import (
@@ -93,11 +94,23 @@ class Metrics:
         )
         self._requests = Children(self.http_requests)
         self._durations = Children(self.http_request_duration)
-        # The in-progress gauge of a method (already a method label).
-        self.in_progress = Children(self.http_requests_in_progress)
+        # Requests in progress by method label, read by the gauge when scraped: counted on the
+        # event loop's thread only, so without the lock a gauge's inc() and dec() take.
+        self._in_progress: dict[str, int] = {}
 
-    def observe_request(self, method: str, route: str, status: int, duration_seconds: float) -> None:
-        method = method_label(method)
+    def request_started(self, method: str) -> None:
+        """``method``: already a method label."""
+        count = self._in_progress.get(method)
+        if count is None:
+            self.http_requests_in_progress.labels(method).set_function(
+                functools.partial(self._in_progress.__getitem__, method)
+            )
+            count = 0
+        self._in_progress[method] = count + 1
+
+    def request_finished(self, method: str, route: str, status: int, duration_seconds: float) -> None:
+        """``method``: the method label ``request_started`` was given."""
+        self._in_progress[method] -= 1
         self._requests(method, route, status_class(status)).inc()
         self._durations(method, route).observe(duration_seconds)
 

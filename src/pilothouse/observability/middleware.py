@@ -129,7 +129,7 @@ class RequestContextMiddleware:
             await send(message)
 
         if self.metrics:
-            self.metrics.in_progress(method).inc()
+            self.metrics.request_started(method)
         try:
             await self.app(scope, receive, send_with_identity)
         except Exception as exc:
@@ -146,8 +146,7 @@ class RequestContextMiddleware:
             final_status = status if status is not None else _CLIENT_CLOSED
             route = route_template(scope)
             if self.metrics:
-                self.metrics.in_progress(method).dec()
-                self.metrics.observe_request(method, route, final_status, duration)
+                self.metrics.request_finished(method, route, final_status, duration)
             path = scope.get("path", "")
             level = logging.DEBUG if path in self.quiet_paths else logging.INFO
             # Checked here: a structlog call below the level still costs ~10 µs.
