@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from pilothouse.actions.models import ProposedAction
-from tests.cluster_api.conftest import ClusterApiStack
+from tests.cluster_api.conftest import READONLY_CLUSTER, ClusterApiStack
 
 
 def wait_for_investigation(
@@ -228,3 +228,24 @@ def test_insights_scan_and_dismiss(admin: httpx.Client) -> None:
     assert first["insight_id"] not in {item["insight_id"] for item in visible["insights"]}
     shown = admin.get("/api/v1/ai/insights", params={"limit": 1000, "dismissed": "true"}).json()
     assert first["insight_id"] in {item["insight_id"] for item in shown["insights"]}
+
+
+def test_periodic_scan_leaves_out_tunnel_clusters_without_an_executor_here(
+    ai_stack: ClusterApiStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This stack's ``tunnel`` cluster has no executor connected: a round scans the direct clusters
+    and does not try it (which could only fail, with a warning per cluster and round)."""
+    service = ai_stack.app.state.insights
+    assert ai_stack.app.state.tunnel_hub.connected("tunnel") == []
+    tried: list[str] = []
+    scan_cluster = service.scan_cluster
+
+    async def scan_cluster_noted(cluster_id: str) -> dict[str, int]:
+        tried.append(cluster_id)
+        counts: dict[str, int] = await scan_cluster(cluster_id)
+        return counts
+
+    monkeypatch.setattr(service, "scan_cluster", scan_cluster_noted)
+    counts = ai_stack.run(service.scan_all())
+    assert sorted(tried) == sorted(counts) == sorted(["direct", READONLY_CLUSTER])
+    assert counts["direct"]["findings"] >= 1

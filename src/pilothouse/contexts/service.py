@@ -100,6 +100,11 @@ class ClusterTargets:
                     self._cache[view.id] = cached
         return ClusterTarget(view=view, ops=cached[1], resolver=cached[2], snapshot_ops=cached[3])
 
+    def reachable_here(self, cluster_id: str, transport: str) -> bool:
+        """Whether this server can reach the cluster: directly, or through an executor's tunnel
+        connected to this server."""
+        return transport == TRANSPORT_DIRECT or bool(self._hub.connected(cluster_id))
+
     async def _by_name(self, name: str) -> ClusterView:
         async with self._registry.database.session() as session:
             clusters = await self._registry.all_clusters(session)

@@ -115,14 +115,24 @@ class InsightService:
         while True:
             settings = (await self.settings.load())["insight_settings"]
             if settings.enabled:
-                async with self.database.session() as session:
-                    clusters = [cluster.id for cluster in await self.registry.all_clusters(session)]
-                for cluster_id in clusters:
-                    try:
-                        await self.scan_cluster(cluster_id)
-                    except Exception as error:  # one cluster's failure must not stop the others
-                        log.warning("insights.scan_failed", cluster_id=cluster_id, error=str(error))
+                await self.scan_all()
             await asyncio.sleep(settings.scan_interval_seconds)
+
+    async def scan_all(self) -> dict[str, dict[str, int]]:
+        """Scan every cluster this server reaches (``scan_cluster``'s counts by cluster). A tunnel
+        cluster whose executor is not connected here is left out: trying it would only fail, and
+        log a warning per cluster and round."""
+        async with self.database.session() as session:
+            clusters = await self.registry.all_clusters(session)
+        counts: dict[str, dict[str, int]] = {}
+        for cluster in clusters:
+            if not self.targets.reachable_here(cluster.id, cluster.transport):
+                continue
+            try:
+                counts[cluster.id] = await self.scan_cluster(cluster.id)
+            except Exception as error:  # one cluster's failure must not stop the others
+                log.warning("insights.scan_failed", cluster_id=cluster.id, error=str(error))
+        return counts
 
     async def scan_cluster(self, cluster_id: str) -> dict[str, int]:
         """Scan one cluster now and store what it found; counts of new, seen and resolved."""
