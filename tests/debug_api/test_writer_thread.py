@@ -73,6 +73,14 @@ class Gate:
         assert await asyncio.to_thread(self.entered.wait, 10), "the write never started"
 
 
+def started_task(writer: CommandWriter) -> asyncio.Task[None]:
+    """The writer's background task, started."""
+    writer.start()
+    task = writer._task
+    assert task is not None
+    return task
+
+
 def stage_batch(writer: CommandWriter, commands: int, audits: int, start: int = 0) -> list[CommandState]:
     """Stage ``commands`` new commands and ``audits`` audit events (of those commands, in turn)."""
     states = [command_state(start + index) for index in range(commands)]
@@ -229,9 +237,7 @@ async def test_writer_task_cancelled_by_close_during_a_thread_write(
 ) -> None:
     gate = Gate()
     spy = WriteSpy(writer, gate)
-    writer.start()
-    task = writer._task
-    assert task is not None
+    task = started_task(writer)
     states = stage_batch(writer, THREAD_MIN_ROWS, 3)
     flushing = asyncio.create_task(writer.flush())
     try:
@@ -261,9 +267,7 @@ async def test_close_cancelled_meanwhile_writes_what_is_staged_then_is_cancelled
     its caller's cancellation: that takes effect once close() has finished."""
     gate = Gate()
     spy = WriteSpy(writer, gate)
-    writer.start()
-    task = writer._task
-    assert task is not None
+    task = started_task(writer)
     first = stage_batch(writer, THREAD_MIN_ROWS, 0)
     flushing = asyncio.create_task(writer.flush())
     try:
@@ -402,9 +406,7 @@ async def test_a_second_cancellation_during_a_thread_write_writes_nothing_twice(
 ) -> None:
     gate = Gate()
     spy = WriteSpy(writer, gate)
-    writer.start()
-    task = writer._task
-    assert task is not None
+    task = started_task(writer)
     for index in range(THREAD_MIN_ROWS):
         writer.audit(audit_values(f"cmd_{index}"))
     writer.nudge()
@@ -428,9 +430,7 @@ async def test_a_cancelled_writer_task_whose_thread_write_fails_stops_at_once(wr
     gate = Gate()
     spy = WriteSpy(writer, gate)
     spy.sabotage_next = True
-    writer.start()
-    task = writer._task
-    assert task is not None
+    task = started_task(writer)
     states = stage_batch(writer, THREAD_MIN_ROWS, 0)
     writer.nudge()
     try:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 import shutil
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,19 @@ class _Document(_Scratch):
     at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+@pytest.fixture
+async def scratch_database(database_url: str) -> AsyncIterator[Database]:
+    """A connected ``Database`` with this module's scratch tables."""
+    database = Database(database_url)
+    await database.connect()
+    try:
+        async with database.engine.begin() as connection:
+            await connection.run_sync(_Scratch.metadata.create_all)
+        yield database
+    finally:
+        await database.dispose()
+
+
 async def _add_then_fail(database: Database) -> None:
     async with database.session() as session:
         session.add(_Parent(id=2, name="discarded"))
@@ -143,37 +157,30 @@ async def _add(database: Database, row: _Parent) -> None:
         session.add(row)
 
 
-async def test_session_commits_or_rolls_back(database_url: str) -> None:
-    database = Database(database_url)
-    await database.connect()
-    try:
-        async with database.engine.begin() as connection:
-            await connection.run_sync(_Scratch.metadata.create_all)
+async def test_session_commits_or_rolls_back(scratch_database: Database) -> None:
+    database = scratch_database
+    async with database.session() as session:
+        session.add(_Parent(id=1, name="kept"))
 
-        async with database.session() as session:
-            session.add(_Parent(id=1, name="kept"))
+    with pytest.raises(RuntimeError, match="abort"):
+        await _add_then_fail(database)
 
-        with pytest.raises(RuntimeError, match="abort"):
-            await _add_then_fail(database)
+    async with database.session() as session:
+        names = (await session.execute(text("SELECT name FROM scratch_parent"))).scalars().all()
+        # expire_on_commit=False: the object stays readable after its session closed.
+        kept = await session.get(_Parent, 1)
+    assert names == ["kept"]
+    assert kept is not None
+    assert kept.name == "kept"
 
-        async with database.session() as session:
-            names = (await session.execute(text("SELECT name FROM scratch_parent"))).scalars().all()
-            # expire_on_commit=False: the object stays readable after its session closed.
-            kept = await session.get(_Parent, 1)
-        assert names == ["kept"]
-        assert kept is not None
-        assert kept.name == "kept"
-
-        with pytest.raises(IntegrityError):
-            await _add(database, _Parent(id=3, name="kept"))
-        # The naming convention named the constraint, so a migration can drop it by name.
-        async with database.engine.connect() as connection:
-            constraints = await connection.run_sync(
-                lambda sync: inspect(sync).get_unique_constraints("scratch_parent")
-            )
-        assert [constraint["name"] for constraint in constraints] == ["uq_scratch_parent_name"]
-    finally:
-        await database.dispose()
+    with pytest.raises(IntegrityError):
+        await _add(database, _Parent(id=3, name="kept"))
+    # The naming convention named the constraint, so a migration can drop it by name.
+    async with database.engine.connect() as connection:
+        constraints = await connection.run_sync(
+            lambda sync: inspect(sync).get_unique_constraints("scratch_parent")
+        )
+    assert [constraint["name"] for constraint in constraints] == ["uq_scratch_parent_name"]
 
 
 # What orjson writes, and what it refuses and json.dumps writes instead.
@@ -192,29 +199,23 @@ def test_json_text_is_json_for_everything_json_dumps_takes() -> None:
         assert json.loads(json_text(value)) == json.loads(json.dumps(value))
 
 
-async def test_json_columns_and_utc_timestamps_round_trip(database_url: str) -> None:
-    database = Database(database_url)
-    await database.connect()
-    try:
-        async with database.engine.begin() as connection:
-            await connection.run_sync(_Scratch.metadata.create_all)
-        moments = [
-            datetime(2026, 11, 23, 1, 2, 3, 456789, tzinfo=UTC),
-            datetime(2026, 11, 23, 1, 2, 3, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
-            datetime(2026, 11, 23, 1, 2, 3),  # naive: taken as UTC
-            None,
-        ]
-        async with database.session() as session:
-            for index, value in enumerate(JSON_VALUES):
-                session.add(_Document(id=index, body=value, at=moments[index % len(moments)]))
-        async with database.session() as session:
-            rows = (await session.scalars(select(_Document).order_by(_Document.id))).all()
-        assert [row.body for row in rows] == [json.loads(json.dumps(value)) for value in JSON_VALUES]
-        for row in rows:
-            moment = moments[row.id % len(moments)]
-            assert row.at == (as_utc(moment) if moment is not None else None)
-    finally:
-        await database.dispose()
+async def test_json_columns_and_utc_timestamps_round_trip(scratch_database: Database) -> None:
+    database = scratch_database
+    moments = [
+        datetime(2026, 11, 23, 1, 2, 3, 456789, tzinfo=UTC),
+        datetime(2026, 11, 23, 1, 2, 3, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+        datetime(2026, 11, 23, 1, 2, 3),  # naive: taken as UTC
+        None,
+    ]
+    async with database.session() as session:
+        for index, value in enumerate(JSON_VALUES):
+            session.add(_Document(id=index, body=value, at=moments[index % len(moments)]))
+    async with database.session() as session:
+        rows = (await session.scalars(select(_Document).order_by(_Document.id))).all()
+    assert [row.body for row in rows] == [json.loads(json.dumps(value)) for value in JSON_VALUES]
+    for row in rows:
+        moment = moments[row.id % len(moments)]
+        assert row.at == (as_utc(moment) if moment is not None else None)
 
 
 def test_utc_datetime_binds_on_sqlite_exactly_as_sqlalchemys_own_chain() -> None:
