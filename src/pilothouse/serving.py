@@ -16,44 +16,61 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+# Pending bytes that are written at once rather than at the end of the turn: a streaming body
+# whose producer does not give way is sent, and meets the transport's flow control, as it goes.
+SEND_AT_ONCE_BYTES = 64 * 1024
+
 
 class CoalescingTransport(asyncio.Transport):
     """A transport that hands what is written to ``transport`` once per turn of the event loop,
-    in order; everything else is ``transport``'s. ``close()`` and ``write_eof()`` send what is
-    pending first; ``abort()`` drops it, as the transport drops its own buffer."""
+    in order (at once when ``SEND_AT_ONCE_BYTES`` are pending); everything else is
+    ``transport``'s. ``close()``, ``write_eof()`` and ``send_pending()`` send what is pending
+    first; ``abort()`` drops it, as the transport drops its own buffer. Once ``set_protocol`` has
+    handed the connection to another protocol (a WebSocket), writes go straight through."""
 
     def __init__(self, transport: asyncio.Transport) -> None:
         super().__init__()
         self._transport = transport
-        self._pending: list[bytes | bytearray | memoryview] = []
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._coalescing = True
         self._loop = asyncio.get_running_loop()
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._coalescing:
+            self._transport.write(data)
+            return
         if not data:
             return
         if not self._pending:
-            self._loop.call_soon(self._send_pending)
-        self._pending.append(data)
+            self._loop.call_soon(self.send_pending)
+        # A copy of what is not bytes: the caller may reuse its buffer once write() returns.
+        chunk = data if type(data) is bytes else bytes(data)
+        self._pending.append(chunk)
+        self._pending_bytes += len(chunk)
+        if self._pending_bytes >= SEND_AT_ONCE_BYTES:
+            self.send_pending()
 
     def writelines(self, list_of_data: Any) -> None:
         for data in list_of_data:
             self.write(data)
 
-    def _send_pending(self) -> None:
-        pending, self._pending = self._pending, []
+    def send_pending(self) -> None:
+        """Send what is pending now (the end of a turn, or before the connection's end)."""
+        pending, self._pending, self._pending_bytes = self._pending, [], 0
         if pending and not self._transport.is_closing():
             self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
     def close(self) -> None:
-        self._send_pending()
+        self.send_pending()
         self._transport.close()
 
     def write_eof(self) -> None:
-        self._send_pending()
+        self.send_pending()
         self._transport.write_eof()
 
     def abort(self) -> None:
-        self._pending = []
+        self._pending, self._pending_bytes = [], 0
         self._transport.abort()
 
     def can_write_eof(self) -> bool:
@@ -66,6 +83,10 @@ class CoalescingTransport(asyncio.Transport):
         return self._transport.get_extra_info(name, default)
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        # An upgrade (WebSocket): its frames are not worth the care a half-closed connection
+        # would need from it (see CoalescingHttpToolsProtocol.eof_received).
+        self.send_pending()
+        self._coalescing = False
         self._transport.set_protocol(protocol)
 
     def get_protocol(self) -> asyncio.BaseProtocol:
@@ -81,7 +102,7 @@ class CoalescingTransport(asyncio.Transport):
         self._transport.resume_reading()
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(len(data) for data in self._pending)
+        return self._transport.get_write_buffer_size() + self._pending_bytes
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
         return self._transport.get_write_buffer_limits()
@@ -91,11 +112,17 @@ class CoalescingTransport(asyncio.Transport):
 
 
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol writing through a :class:`CoalescingTransport` (and so does a
-    WebSocket protocol it upgrades to)."""
+    """uvicorn's httptools protocol writing through a :class:`CoalescingTransport`."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(CoalescingTransport(transport))
+        self._coalescing_transport = CoalescingTransport(transport)
+        super().connection_made(self._coalescing_transport)
+
+    def eof_received(self) -> None:
+        # The client has half-closed. uvloop handles that before the turn's callbacks and then
+        # closes the transport itself: what is pending must be on it first.
+        self._coalescing_transport.send_pending()
+        super().eof_received()
 
 
 def server_options(**overrides: Any) -> dict[str, Any]:

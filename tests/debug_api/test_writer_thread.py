@@ -380,13 +380,23 @@ async def test_big_and_small_batches_after_close_are_still_written(
     assert await stored_commands(database) == values_of(big + small)
 
 
+@pytest.mark.parametrize("close_fails", [False, True], ids=["closes", "fails-to-close"])
 async def test_a_timeout_around_close_is_a_timeout_once_close_is_done(
-    writer: CommandWriter, database: Database
+    writer: CommandWriter, database: Database, monkeypatch: pytest.MonkeyPatch, close_fails: bool
 ) -> None:
     gate = Gate()
     WriteSpy(writer, gate)
     states = stage_batch(writer, THREAD_MIN_ROWS, 0)
     release = asyncio.get_running_loop().call_later(0.1, gate.release.set)
+    if close_fails:
+        dispose = writer.dispose
+
+        def dispose_then_fail() -> None:
+            dispose()
+            monkeypatch.undo()  # once: the fixture closes the writer again
+            raise RuntimeError("the last step of close() failed")
+
+        monkeypatch.setattr(writer, "dispose", dispose_then_fail)
 
     async def close_within_a_timeout() -> None:
         async with asyncio.timeout(0.02):
@@ -398,6 +408,8 @@ async def test_a_timeout_around_close_is_a_timeout_once_close_is_done(
     finally:
         release.cancel()
         gate.release.set()
+    # Nothing of the timeout's cancellation is left over for the caller's next wait.
+    await asyncio.sleep(0.01)
     assert await stored_commands(database) == values_of(states)
 
 

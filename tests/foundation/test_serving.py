@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 import uvicorn
+import uvloop
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from pilothouse.serving import CoalescingHttpToolsProtocol, CoalescingTransport, server_options
+from pilothouse.serving import (
+    SEND_AT_ONCE_BYTES,
+    CoalescingHttpToolsProtocol,
+    CoalescingTransport,
+    server_options,
+)
 
 
 class RecordingTransport(asyncio.Transport):
@@ -126,6 +137,41 @@ async def test_nothing_is_written_to_a_closing_transport() -> None:
     assert transport.is_closing()
 
 
+async def test_a_large_write_is_sent_at_once_for_flow_control() -> None:
+    real = RecordingTransport()
+    transport = CoalescingTransport(real)
+    transport.write(b"head")
+    assert real.writes == []
+    chunk = b"x" * SEND_AT_ONCE_BYTES
+    transport.write(chunk)
+    # Without waiting for the turn to end: the real transport's flow control sees it now.
+    assert real.writes == [b"head" + chunk]
+    assert transport.get_write_buffer_size() == 5
+    await next_turn()
+    assert len(real.writes) == 1
+
+
+async def test_a_buffer_reused_after_write_does_not_change_what_is_sent() -> None:
+    real = RecordingTransport()
+    transport = CoalescingTransport(real)
+    buffer = bytearray(b"first")
+    transport.write(buffer)
+    transport.write(memoryview(buffer))
+    buffer[:] = b"XXXXX"
+    await next_turn()
+    assert real.writes == [b"firstfirst"]
+
+
+async def test_after_an_upgrade_writes_go_straight_through() -> None:
+    real = RecordingTransport()
+    transport = CoalescingTransport(real)
+    transport.write(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+    transport.set_protocol(asyncio.Protocol())
+    assert real.writes == [b"HTTP/1.1 101 Switching Protocols\r\n\r\n"]
+    transport.write(b"frame")
+    assert real.writes[-1] == b"frame"
+
+
 async def test_everything_else_is_the_transports() -> None:
     real = RecordingTransport()
     transport = CoalescingTransport(real)
@@ -180,6 +226,62 @@ async def test_uvicorns_own_protocol_writes_head_and_body_apart() -> None:
     writes = await responses_written(HttpToolsProtocol, requests=1)
     assert len(writes) == 2
     assert writes[1] == b"hello"
+
+
+async def slow_hello(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] != "http":
+        return
+    # The loop is busy (other requests, a collection) while the client's FIN arrives, so that
+    # the server learns of it in the turn in which it answers.
+    time.sleep(0.2)
+    await hello(scope, receive, send)
+
+
+def half_closing_client(port: int, answers: list[bytes]) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(b"GET / HTTP/1.1\r\nHost: example\r\n\r\n")
+        time.sleep(0.05)
+        client.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+        answers.append(answer)
+
+
+async def answers_to_half_closing_clients(clients: int) -> list[bytes]:
+    config = uvicorn.Config(slow_hello, host="127.0.0.1", port=0, **server_options(lifespan="off"))
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    answers: list[bytes] = []
+    try:
+        for _ in range(clients):
+            client = threading.Thread(target=half_closing_client, args=(port, answers))
+            client.start()
+            while client.is_alive():
+                await asyncio.sleep(0.01)
+    finally:
+        server.should_exit = True
+        await serving
+    return answers
+
+
+@pytest.mark.parametrize(
+    "loop_factory", [asyncio.new_event_loop, uvloop.new_event_loop], ids=["asyncio", "uvloop"]
+)
+def test_a_client_that_half_closes_still_gets_its_answer(
+    loop_factory: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
+    """uvloop handles the client's FIN before the turn's callbacks, then closes the transport:
+    the pending response must be on it first (the serve command runs on uvloop)."""
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        answers = runner.run(answers_to_half_closing_clients(2))
+    assert len(answers) == 2
+    for answer in answers:
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert answer.endswith(b"\r\n\r\nhello")
 
 
 def test_server_options_are_overridable() -> None:

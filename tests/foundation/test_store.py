@@ -193,10 +193,17 @@ JSON_VALUES: list[Any] = [
 ]
 
 
-def test_json_text_is_json_for_everything_json_dumps_takes() -> None:
+def test_json_text_writes_what_json_dumps_writes_and_refuses_what_it_refuses() -> None:
     assert json_text({"a": [1, "\u00fc"]}) == '{"a":[1,"\u00fc"]}'
     for value in JSON_VALUES:
         assert json.loads(json_text(value)) == json.loads(json.dumps(value))
+    for refused in (datetime(2026, 1, 1), _Parent(id=1, name="x"), {"when": datetime(2026, 1, 1)}):
+        with pytest.raises(TypeError):
+            json.dumps(refused)
+        with pytest.raises(TypeError):
+            json_text(refused)
+    # The one difference, documented: JSON has no NaN (PostgreSQL refused json.dumps's).
+    assert json_text([float("nan"), float("inf")]) == "[null,null]"
 
 
 async def test_json_columns_and_utc_timestamps_round_trip(scratch_database: Database) -> None:

@@ -375,11 +375,14 @@ class CommandWriter:
             self._task = asyncio.create_task(self._run(), name="command-writer")
 
     async def close(self) -> None:
-        """Write what is left and stop. A cancellation meanwhile takes effect once that is done:
-        what is staged is not given up."""
-        await outlast_cancellation(asyncio.ensure_future(self._close()))
-        # A cancellation that came meanwhile arrives here, inside the caller's own timeout if any.
-        await asyncio.sleep(0)
+        """Write what is left and stop. A cancellation meanwhile takes effect once that is done
+        (what is staged is not given up), also when closing failed."""
+        try:
+            await outlast_cancellation(asyncio.ensure_future(self._close()))
+        finally:
+            # A cancellation that came meanwhile arrives here, inside the caller's own timeout if
+            # any, rather than at whatever the caller awaits next.
+            await asyncio.sleep(0)
 
     async def _close(self) -> None:
         self._closing = True

@@ -102,10 +102,10 @@ class Metrics:
         """``method``: already a method label."""
         count = self._in_progress.get(method)
         if count is None:
+            self._in_progress[method] = count = 0
             self.http_requests_in_progress.labels(method).set_function(
                 functools.partial(self._in_progress.__getitem__, method)
             )
-            count = 0
         self._in_progress[method] = count + 1
 
     def request_finished(self, method: str, route: str, status: int, duration_seconds: float) -> None:

@@ -44,13 +44,23 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: DateTime(timezone=True)}
 
 
+# What orjson would write of its own that json.dumps refuses: left to json.dumps, which raises.
+_AS_JSON_DUMPS_DOES = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def json_text(value: Any) -> str:
     """How every engine writes JSON columns: with orjson, about ten times faster than the stdlib
     (whose encoder was the writer's largest bind cost), and through ``json.dumps`` for what orjson
-    refuses (integers over 64 bits, keys that are not strings). Text is compared nowhere: the
-    columns are only ever read back as JSON."""
+    refuses (integers over 64 bits, keys that are not strings, and the datetimes and dataclasses
+    ``json.dumps`` refuses too). One difference: NaN and the infinities, which JSON does not have,
+    are written as null (``json.dumps`` wrote them as ``NaN``, which PostgreSQL refused). Text is
+    compared nowhere: the columns are only ever read back as JSON."""
     try:
-        return orjson.dumps(value).decode()
+        return orjson.dumps(value, default=_refuse, option=_AS_JSON_DUMPS_DOES).decode()
     except TypeError:
         return json.dumps(value)
 
