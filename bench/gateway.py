@@ -38,6 +38,11 @@ The client of phases 1 and 2 is a blocking keep-alive HTTP/1.1 connection on a p
 development machine, which would be charged to the gateway. ``--profile-dir`` runs each server
 under cProfile and writes ``<variant>.prof`` there when it stops.
 
+Two more phases leave the network out and call the app in-process (ASGI) with a fake executor in
+the same event loop: ``cpu`` (CPU and wall milliseconds per ping and execute) and
+``instructions`` (instructions per command counted by valgrind's callgrind, the one figure the
+noise of a shared machine does not move; needs valgrind, takes a few minutes per variant).
+
 No assertions: it prints a table and the command line that produced it.
 """
 
@@ -50,8 +55,10 @@ import multiprocessing.connection
 import os
 import platform
 import random
+import re
 import resource
 import shlex
+import shutil
 import signal
 import socket
 import statistics
@@ -77,6 +84,8 @@ from pilothouse.observability.logging import configure_logging
 CLUSTER_ID = "bench"
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 WARM_UP = 20
+# Pings and executes of the two in-process runs the instructions phase subtracts.
+INSTRUCTION_COUNTS = (50, 150)
 PING_WARM_UP = 50
 LATENCY_SAMPLES = 500
 POLL_WAIT_SECONDS = 30
@@ -364,27 +373,52 @@ uvloop.run(main(json.loads(sys.argv[1])))
 """
 
 
-def cpu_per_command(variant: Variant, directory: Path, count: int) -> dict[str, list[float]]:
-    """CPU and wall milliseconds per ping and per execute of the whole server stack in one process,
-    called in-process (ASGI, no sockets, no HTTP client) with a fake executor answering in the same
-    loop: what one command costs the server, steadier than latency on a shared machine."""
+def in_process_run(
+    variant: Variant, directory: Path, count: int, runner: Sequence[str] = (), suffix: str = "cpu"
+) -> subprocess.CompletedProcess[str]:
+    """The in-process script (``_CPU``) for ``variant`` with ``count`` pings and executes, under
+    ``runner`` (e.g. valgrind) if given."""
     settings: dict[str, Any] = {"database_url": variant.database_url, "jwt_secret": "gateway-bench"}
     if variant.backend == "sqlite":
         name = variant.label.replace("/", "-")
-        settings["database_url"] = f"sqlite+aiosqlite:///{directory / (name + '-cpu.db')}"
+        settings["database_url"] = f"sqlite+aiosqlite:///{directory / f'{name}-{suffix}-{count}.db'}"
     if variant.redis_prefix is not None:
-        settings.update(redis_url=REDIS_URL, redis_key_prefix=variant.redis_prefix + "cpu:")
+        settings.update(redis_url=REDIS_URL, redis_key_prefix=variant.redis_prefix + f"{suffix}{count}:")
     done = subprocess.run(
-        [sys.executable, "-c", _CPU, orjson.dumps({"settings": settings, "count": count}).decode()],
+        [*runner, sys.executable, "-c", _CPU, orjson.dumps({"settings": settings, "count": count}).decode()],
         env=variant.env(directory),
         capture_output=True,
         text=True,
         check=False,
     )
     if done.returncode != 0:
-        raise SystemExit(f"CPU measurement of {variant.label} failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"the in-process run of {variant.label} failed:\n{done.stderr[-3000:]}")
+    return done
+
+
+def cpu_per_command(variant: Variant, directory: Path, count: int) -> dict[str, list[float]]:
+    """CPU and wall milliseconds per ping and per execute of the whole server stack in one process,
+    called in-process (ASGI, no sockets, no HTTP client) with a fake executor answering in the same
+    loop: what one command costs the server, steadier than latency on a shared machine."""
+    done = in_process_run(variant, directory, count)
     figures: dict[str, list[float]] = orjson.loads(done.stdout.strip().splitlines()[-1])
     return figures
+
+
+def instructions_per_command(variant: Variant, directory: Path, counts: tuple[int, int]) -> float:
+    """Instructions (callgrind's count) per command of the in-process script: the difference
+    between ``counts[1]`` and ``counts[0]`` pings and executes, so start-up cancels out. The one
+    figure the machine's noise does not move; it leaves out uvicorn and the sockets."""
+    totals = []
+    for count in counts:
+        runner = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null")
+        done = in_process_run(variant, directory, count, runner, suffix="instructions")
+        found = re.search(r"Collected : (\d+)", done.stderr)
+        if found is None:
+            raise SystemExit(f"callgrind printed no count for {variant.label}:\n{done.stderr[-2000:]}")
+        totals.append(int(found.group(1)))
+    # Each count is that many pings and as many executes.
+    return (totals[1] - totals[0]) / (2 * (counts[1] - counts[0]))
 
 
 def bootstrap(variant: Variant, directory: Path, fleet: list[str] | None = None) -> Any:
@@ -823,7 +857,9 @@ def main() -> None:
         "--src", type=Path, help="serve the main variants from this source tree (default: this one)"
     )
     parser.add_argument(
-        "--phases", default="cpu,execute,ping,fleet", help="comma-separated: cpu, execute, ping, fleet"
+        "--phases",
+        default="cpu,execute,ping,fleet",
+        help="comma-separated: cpu, instructions (needs valgrind), execute, ping, fleet",
     )
     parser.add_argument("--runs", type=int, default=200, help="execute/kubectl rounds measured")
     parser.add_argument("--pings", type=int, default=1000, help="pings measured per variant")
@@ -935,6 +971,14 @@ def run(
                             f"CPU {cpu:.2f} ms, wall {wall:.2f} ms",
                         )
                     )
+    if "instructions" in phases:
+        if shutil.which("valgrind") is None:
+            raise SystemExit("the instructions phase needs valgrind (apt-get install valgrind)")
+        print("instructions: per command, in-process, under callgrind", file=sys.stderr)
+        report.append("instructions per command, in-process under callgrind (50 and 150 of each kind)")
+        for variant in variants:
+            per_command = instructions_per_command(variant, directory, INSTRUCTION_COUNTS)
+            report.append(row(f"{variant.label}: ping and execute", None, f"{per_command / 1e6:.2f} M"))
     if phases & {"execute", "ping"}:
         for variant in variants:
             start_executor(variant, directory, stack, kubeconfig, args.profile_dir)
