@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,7 +128,7 @@ async def run_demo(*, port: int, scenario: str, state_dir: Path, seed: int = 0) 
     url = f"http://127.0.0.1:{port}"
 
     options = server_options(log_level="warning")
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, **options))
+    server = _DemoServer(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, **options))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -187,6 +188,15 @@ async def run_demo(*, port: int, scenario: str, state_dir: Path, seed: int = 0) 
         with contextlib.suppress(asyncio.CancelledError):
             await server_task
         await sim.stop()
+
+
+class _DemoServer(uvicorn.Server):
+    """uvicorn, leaving Ctrl-C to the demo. uvicorn's own handler would shut the server down
+    first, with the executor still connected to it, and the demo after it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def _fresh_directory(path: Path) -> None:
