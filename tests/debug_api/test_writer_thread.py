@@ -5,9 +5,11 @@ that may still commit be written again, and a failed thread write keeps its batc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,31 @@ class Gate:
 
     async def wait_entered(self) -> None:
         assert await asyncio.to_thread(self.entered.wait, 10), "the write never started"
+
+
+@dataclass
+class HeldFlush:
+    spy: WriteSpy
+    states: list[CommandState]
+    flushing: asyncio.Task[None]
+
+
+@contextlib.asynccontextmanager
+async def flush_held_in_the_thread(
+    writer: CommandWriter, commands: int, audits: int, *, sabotage: bool = False
+) -> AsyncIterator[HeldFlush]:
+    """A batch staged and flushed, its write (failing, with ``sabotage``) held in the writer's
+    thread until the block ends."""
+    gate = Gate()
+    spy = WriteSpy(writer, gate)
+    spy.sabotage_next = sabotage
+    states = stage_batch(writer, commands, audits)
+    held = HeldFlush(spy, states, asyncio.create_task(writer.flush()))
+    try:
+        await gate.wait_entered()
+        yield held
+    finally:
+        gate.release.set()
 
 
 def started_task(writer: CommandWriter) -> asyncio.Task[None]:
@@ -175,19 +202,12 @@ async def test_rows_in_total_decide_between_loop_and_thread(
 
 
 async def test_the_loop_goes_on_while_the_thread_writes(writer: CommandWriter, db_path: Path) -> None:
-    gate = Gate()
-    WriteSpy(writer, gate)
-    stage_batch(writer, THREAD_MIN_ROWS, 0)
-    flushing = asyncio.create_task(writer.flush())
-    try:
-        await gate.wait_entered()
+    async with flush_held_in_the_thread(writer, THREAD_MIN_ROWS, 0) as held:
         # Timers and other tasks run meanwhile; the flusher waits for the commit.
         await asyncio.sleep(0.01)
-        assert not flushing.done()
+        assert not held.flushing.done()
         assert rows(db_path) == 0
-    finally:
-        gate.release.set()
-    await flushing
+    await held.flushing
     assert rows(db_path) == THREAD_MIN_ROWS
 
 
@@ -197,20 +217,14 @@ async def test_flusher_cancelled_during_a_thread_write_waits_for_it_and_the_batc
     db_path: Path,
     log_lines: Callable[[], list[dict[str, Any]]],
 ) -> None:
-    gate = Gate()
-    spy = WriteSpy(writer, gate)
-    states = stage_batch(writer, 4, 4)
     # Not started: the flusher writes the batch itself (as before the writer's task runs).
-    flushing = asyncio.create_task(writer.flush())
-    try:
-        await gate.wait_entered()
+    async with flush_held_in_the_thread(writer, 4, 4) as held:
+        spy, states, flushing = held.spy, held.states, held.flushing
         flushing.cancel()
         # The cancellation waits for the write: the batch may still commit.
         done, _ = await asyncio.wait([flushing], timeout=0.05)
         assert not done
         assert all(writer.is_staged(state.id) for state in states)
-    finally:
-        gate.release.set()
     with pytest.raises(asyncio.CancelledError):
         await flushing
     assert flushing.cancelled()
@@ -235,20 +249,14 @@ async def test_writer_task_cancelled_by_close_during_a_thread_write(
     database: Database,
     log_lines: Callable[[], list[dict[str, Any]]],
 ) -> None:
-    gate = Gate()
-    spy = WriteSpy(writer, gate)
     task = started_task(writer)
-    states = stage_batch(writer, THREAD_MIN_ROWS, 3)
-    flushing = asyncio.create_task(writer.flush())
-    try:
-        await gate.wait_entered()
+    async with flush_held_in_the_thread(writer, THREAD_MIN_ROWS, 3) as held:
+        spy, states, flushing = held.spy, held.states, held.flushing
         closing = asyncio.create_task(writer.close())
         done, _ = await asyncio.wait([closing, flushing], timeout=0.05)
         # close() cancelled the writer's task, which waits for its write.
         assert not done
         assert not task.done()
-    finally:
-        gate.release.set()
     await closing
     assert task.cancelled()
     # The flusher's batch committed: it is told so.
@@ -265,13 +273,9 @@ async def test_close_cancelled_meanwhile_writes_what_is_staged_then_is_cancelled
 ) -> None:
     """close() is not given up half done (the staged rows would be lost), nor does it swallow
     its caller's cancellation: that takes effect once close() has finished."""
-    gate = Gate()
-    spy = WriteSpy(writer, gate)
     task = started_task(writer)
-    first = stage_batch(writer, THREAD_MIN_ROWS, 0)
-    flushing = asyncio.create_task(writer.flush())
-    try:
-        await gate.wait_entered()
+    async with flush_held_in_the_thread(writer, THREAD_MIN_ROWS, 0) as held:
+        spy, first = held.spy, held.states
         late = stage_batch(writer, 1, 1, start=100)  # staged, due later: close() writes it
         closing = asyncio.create_task(writer.close())
         await asyncio.sleep(0.01)
@@ -279,11 +283,9 @@ async def test_close_cancelled_meanwhile_writes_what_is_staged_then_is_cancelled
         closing.cancel()
         await asyncio.sleep(0.01)
         assert not closing.done()
-    finally:
-        gate.release.set()
     await asyncio.wait([closing], timeout=10)
     assert closing.cancelled()
-    await flushing
+    await held.flushing
     assert task.cancelled()
     assert len(spy.threads) == 2
     assert writer._thread is None
@@ -323,18 +325,11 @@ async def test_cancelled_during_a_thread_write_that_fails_raises_its_error_and_k
     db_path: Path,
     log_lines: Callable[[], list[dict[str, Any]]],
 ) -> None:
-    gate = Gate()
-    spy = WriteSpy(writer, gate)
-    spy.sabotage_next = True
-    states = stage_batch(writer, THREAD_MIN_ROWS, 1)
-    flushing = asyncio.create_task(writer.flush())
-    try:
-        await gate.wait_entered()
+    async with flush_held_in_the_thread(writer, THREAD_MIN_ROWS, 1, sabotage=True) as held:
+        spy, states, flushing = held.spy, held.states, held.flushing
         flushing.cancel()
         done, _ = await asyncio.wait([flushing], timeout=0.05)
         assert not done
-    finally:
-        gate.release.set()
     with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
         await flushing
     assert_kept_for_a_retry(writer, db_path, states)
